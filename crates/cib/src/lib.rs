@@ -1,0 +1,1 @@
+//! haresources2cib (placeholder until the converter lands).

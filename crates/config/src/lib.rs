@@ -1,0 +1,1 @@
+//! drbd.conf grammar (placeholder until the config work lands).

@@ -1,0 +1,1 @@
+//! On-disk metadata (placeholder until the metadata work lands).

@@ -1,0 +1,1 @@
+//! NBD codec (placeholder until the codec lands).

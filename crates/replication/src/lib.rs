@@ -1,0 +1,1 @@
+//! Replication core (placeholder until the core lands).

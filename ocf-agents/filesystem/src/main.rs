@@ -1,0 +1,2 @@
+//! Filesystem agent (placeholder).
+fn main() {}

@@ -1,0 +1,2 @@
+//! IPaddr2 agent (placeholder).
+fn main() {}
