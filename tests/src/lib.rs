@@ -372,3 +372,5 @@ pub fn ocf_tester(
         text,
     )
 }
+
+pub mod cluster;
