@@ -1,0 +1,304 @@
+//! `haresources2cib`: Heartbeat v1 configuration to Pacemaker and Corosync.
+//!
+//! A thin edge over `shimai_cib`: read the files, ask the machine what
+//! Heartbeat would have asked it, convert, and write only when everything
+//! converted, so a failed run leaves nothing half written.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, ValueEnum};
+use shimai_cib::{convert, corosync, crm, host, upgrade, xml, Inputs, Options, SystemHost};
+
+const ABOUT: &str = "Convert a Heartbeat v1 cluster (haresources, ha.cf, authkeys) into a Pacemaker CIB, a crm shell script and a corosync.conf";
+
+const LONG_ABOUT: &str = "\
+Convert a Heartbeat v1 cluster (haresources, ha.cf, authkeys) into a Pacemaker
+CIB (XML), the same configuration as a crm shell script, and a corosync.conf
+for Corosync 3.
+
+Each haresources line becomes a group (in line order) with a location score of
+100 on its node; auto_failback becomes resource-stickiness; drbddisk::R becomes
+a promotable clone of the drbd agent that the group follows; ha.cf ping hosts
+become an ocf:pacemaker:ping clone; timers and media become totem settings.
+Everything that behaves differently under Pacemaker is reported on stderr and
+written as comments into the output.
+
+Typical use:
+  haresources2cib --stdout -c /etc/ha.d/ha.cf /etc/ha.d/haresources > cib.xml
+  crm_verify -V -x cib.xml
+  haresources2cib -f crm -o cluster.crm --corosync corosync.conf
+  crm configure load update cluster.crm
+
+Exit status: 0 on success, 65 when an input is wrong (the message names
+file:line and what to change), 66 when an input cannot be read, 73 when an
+output exists and --force was not given.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// CIB XML (for crm_verify, cibadmin --replace)
+    Xml,
+    /// crm shell script (for crm configure load update)
+    Crm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Provider {
+    /// shimai's own agents (Filesystem, IPaddr2, iSCSITarget, iSCSILogicalUnit)
+    Shimai,
+    /// resource-agents' agents
+    Heartbeat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DrbdProvider {
+    /// shimai's drbd agent (ocf:shimai:drbd)
+    Shimai,
+    /// LINBIT's drbd agent (ocf:linbit:drbd)
+    Linbit,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "haresources2cib", version, about = ABOUT, long_about = LONG_ABOUT)]
+struct Cli {
+    /// The haresources file [default: /etc/ha.d/haresources]
+    haresources: Option<PathBuf>,
+
+    /// Write to standard output (the default unless -o is given; kept from the old tool)
+    #[arg(long)]
+    stdout: bool,
+
+    /// ha.cf to read [default: /etc/ha.d/ha.cf, when it exists]; authkeys is read from the same directory
+    #[arg(short = 'c', long = "config", value_name = "HA.CF")]
+    config: Option<PathBuf>,
+
+    /// authkeys to read [default: authkeys beside ha.cf]
+    #[arg(long, value_name = "FILE")]
+    authkeys: Option<PathBuf>,
+
+    /// Accepted from the old tool; the heartbeat class no longer runs, so OCF agents are still used
+    #[arg(long)]
+    no_ocf: bool,
+
+    /// Leave out recurring monitors, as Heartbeat never monitored (DRBD keeps its monitors)
+    #[arg(long)]
+    no_monitor: bool,
+
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value = "xml")]
+    format: Format,
+
+    /// Write the CIB or crm script to FILE instead of standard output
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Overwrite existing output files
+    #[arg(long)]
+    force: bool,
+
+    /// Also write a corosync.conf to FILE
+    #[arg(long, value_name = "FILE")]
+    corosync: Option<PathBuf>,
+
+    /// Provider of the Filesystem, IPaddr2 and iSCSI agents
+    #[arg(long, value_enum, default_value = "shimai")]
+    provider: Provider,
+
+    /// Provider of the drbd agent that replaces drbddisk
+    #[arg(long, value_enum, default_value = "shimai")]
+    drbd_provider: DrbdProvider,
+
+    /// fstype for Filesystem resources that give none when blkid cannot tell
+    #[arg(long, value_name = "TYPE")]
+    default_fstype: Option<String>,
+
+    /// DRBD resources a bare `drbddisk` stands for [default: those in /etc/drbd.conf and /etc/drbd.d/*.res]
+    #[arg(long = "drbd-resource", value_name = "NAME")]
+    drbd_resources: Vec<String>,
+
+    /// Rewrite a Heartbeat 2.x cib.xml (pre-1.0 syntax) for the current schema instead
+    #[arg(long, value_name = "OLD.XML")]
+    upgrade_cib: Option<PathBuf>,
+
+    /// Root under which /etc/init.d, /etc/ha.d/resource.d, DRBD files and devices are looked up
+    #[arg(long, hide = true, default_value = "/")]
+    root: PathBuf,
+
+    /// validate-with schema [default: newest pacemaker-3.x in /usr/share/pacemaker]
+    #[arg(long, hide = true)]
+    schema: Option<String>,
+}
+
+/// An error with the exit status it deserves.
+struct Failure(u8, anyhow::Error);
+
+fn input(e: anyhow::Error) -> Failure {
+    Failure(66, e)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, e)) => {
+            eprintln!("haresources2cib: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .map_err(input)
+}
+
+fn warn(w: &str) {
+    eprintln!("haresources2cib: warning: {w}");
+}
+
+fn schema(cli: &Cli) -> String {
+    cli.schema.clone().unwrap_or_else(|| {
+        host::newest_schema(Path::new("/usr/share/pacemaker"))
+            .unwrap_or_else(|| shimai_cib::FALLBACK_SCHEMA.to_string())
+    })
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut outputs: Vec<(&Path, String)> = Vec::new();
+    let mut stdout = String::new();
+    if let Some(old) = &cli.upgrade_cib {
+        let text = read(old)?;
+        let name = old.display().to_string();
+        let (new, warnings) = upgrade::upgrade(&name, &text, &schema(cli))
+            .map_err(|e| Failure(e.exit_code() as u8, e.into()))?;
+        warnings.iter().for_each(|w| warn(w));
+        match &cli.output {
+            Some(o) => outputs.push((o, new)),
+            None => stdout = new,
+        }
+        return emit(cli, outputs, stdout);
+    }
+    let hr_path = cli
+        .haresources
+        .clone()
+        .unwrap_or_else(|| cli.root.join("etc/ha.d/haresources"));
+    let hr_text = read(&hr_path)?;
+    let hacf_path = cli.config.clone().or_else(|| {
+        let p = cli.root.join("etc/ha.d/ha.cf");
+        p.exists().then_some(p)
+    });
+    let hacf_text = match &hacf_path {
+        Some(p) => Some(read(p)?),
+        None => None,
+    };
+    let auth_path = cli.authkeys.clone().or_else(|| {
+        let p = hacf_path.as_ref()?.parent()?.join("authkeys");
+        p.exists().then_some(p)
+    });
+    let auth_text = match &auth_path {
+        Some(p) => match fs::read_to_string(p) {
+            Ok(t) => Some(t),
+            Err(e) if cli.authkeys.is_none() => {
+                warn(&format!(
+                    "cannot read {} ({e}); the authentication method is not reported",
+                    p.display()
+                ));
+                None
+            }
+            Err(e) => return Err(input(anyhow!("cannot read {}: {e}", p.display()))),
+        },
+        None => None,
+    };
+    let names = (
+        hr_path.display().to_string(),
+        hacf_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        auth_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    let drbd_resources = if cli.drbd_resources.is_empty() {
+        host::drbd_resources(&cli.root)
+    } else {
+        cli.drbd_resources.clone()
+    };
+    let opts = Options {
+        provider: match cli.provider {
+            Provider::Shimai => "shimai",
+            Provider::Heartbeat => "heartbeat",
+        }
+        .into(),
+        drbd_provider: match cli.drbd_provider {
+            DrbdProvider::Shimai => "shimai",
+            DrbdProvider::Linbit => "linbit",
+        }
+        .into(),
+        default_fstype: cli.default_fstype.clone(),
+        monitor: !cli.no_monitor,
+        no_ocf: cli.no_ocf,
+        schema: schema(cli),
+        drbd_resources,
+    };
+    let inputs = Inputs {
+        haresources: (&names.0, &hr_text),
+        hacf: hacf_text.as_deref().map(|t| (names.1.as_str(), t)),
+        authkeys: auth_text.as_deref().map(|t| (names.2.as_str(), t)),
+    };
+    let host = SystemHost {
+        root: cli.root.clone(),
+    };
+    let conv =
+        convert(&inputs, &opts, &host).map_err(|e| Failure(e.exit_code() as u8, e.into()))?;
+    conv.warnings.iter().for_each(|w| warn(w));
+    let main = match cli.format {
+        Format::Xml => xml::write(&conv.cluster),
+        Format::Crm => crm::write(&conv.cluster),
+    };
+    match &cli.output {
+        Some(o) => outputs.push((o, main)),
+        None => stdout = main,
+    }
+    if let Some(c) = &cli.corosync {
+        outputs.push((c, corosync::write(&conv.cluster)));
+    }
+    emit(cli, outputs, stdout)
+}
+
+/// Checks every output first, so that nothing is written when one exists.
+fn emit(cli: &Cli, outputs: Vec<(&Path, String)>, stdout: String) -> Result<(), Failure> {
+    if !cli.force {
+        if let Some((p, _)) = outputs.iter().find(|(p, _)| p.exists()) {
+            return Err(Failure(
+                73,
+                anyhow!("{} exists; pass --force to overwrite it", p.display()),
+            ));
+        }
+    }
+    for (path, text) in outputs {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))
+            .map_err(|e| Failure(73, e))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(|e| Failure(74, e))?;
+    }
+    if !stdout.is_empty() {
+        let mut out = std::io::stdout().lock();
+        out.write_all(stdout.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to standard output")
+            .map_err(|e| Failure(74, e))?;
+    }
+    Ok(())
+}
