@@ -1,0 +1,388 @@
+//! Which words each option block accepts, and where each one lands.
+//!
+//! drbd.conf moved options between sections across versions (8.3's
+//! `syncer` was split into `disk` and `net`, `fencing` moved from `disk` to
+//! `net` in 9). The model keeps one place per option (8.4's); this table
+//! maps every accepted spelling to that place, and lists the options DRBD
+//! has that shimai keeps without acting on them.
+
+use crate::sections::{
+    DiskOptions, Global, Handlers, NetOptions, ResourceOptions, Section, StartupOptions,
+};
+
+/// The model section an option ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Global,
+    Net,
+    Disk,
+    Startup,
+    Options,
+    Handlers,
+}
+
+/// An option block as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Global,
+    Net,
+    Disk,
+    Syncer,
+    Startup,
+    Options,
+    Handlers,
+}
+
+impl Block {
+    pub fn name(self) -> &'static str {
+        match self {
+            Block::Global => "global",
+            Block::Net => "net",
+            Block::Disk => "disk",
+            Block::Syncer => "syncer",
+            Block::Startup => "startup",
+            Block::Options => "options",
+            Block::Handlers => "handlers",
+        }
+    }
+
+    /// The section most of this block's options land in.
+    fn home(self) -> Target {
+        match self {
+            Block::Global => Target::Global,
+            Block::Net => Target::Net,
+            Block::Disk | Block::Syncer => Target::Disk,
+            Block::Startup => Target::Startup,
+            Block::Options => Target::Options,
+            Block::Handlers => Target::Handlers,
+        }
+    }
+}
+
+/// How shimai treats an accepted option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Support {
+    /// A typed field of the model.
+    Typed,
+    /// Kept as a raw option, with a warning that shimai ignores it.
+    Ignored,
+    /// From an old DRBD version; kept raw, with a warning saying so.
+    Obsolete(&'static str),
+}
+
+/// What the parser needs to know about one accepted word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub target: Target,
+    /// The model's keyword (differs from the written word for aliases).
+    pub key: &'static str,
+    /// May be written without an argument.
+    pub bare: bool,
+    /// The argument an alias implies (`no-disk-flushes` is `disk-flushes
+    /// no`); such words take no argument.
+    pub fixed: Option<&'static str>,
+    pub support: Support,
+}
+
+fn typed_bare(target: Target, key: &str) -> Option<bool> {
+    match target {
+        Target::Global => Global::bare(key),
+        Target::Net => NetOptions::bare(key),
+        Target::Disk => DiskOptions::bare(key),
+        Target::Startup => StartupOptions::bare(key),
+        Target::Options => ResourceOptions::bare(key),
+        Target::Handlers => Handlers::bare(key),
+    }
+}
+
+fn typed_keys(target: Target) -> Vec<&'static str> {
+    let entries = match target {
+        Target::Global => Global::default().entries(),
+        Target::Net => NetOptions::default().entries(),
+        Target::Disk => DiskOptions::default().entries(),
+        Target::Startup => StartupOptions::default().entries(),
+        Target::Options => ResourceOptions::default().entries(),
+        Target::Handlers => Handlers::default().entries(),
+    };
+    entries.into_iter().map(|(k, _)| k).collect()
+}
+
+/// Written word, model section, model key, implied value.
+type Alias = (&'static str, Target, &'static str, Option<&'static str>);
+
+const ALIASES: &[(Block, Alias)] = &[
+    (Block::Net, ("fencing", Target::Disk, "fencing", None)),
+    (
+        Block::Disk,
+        ("no-disk-barrier", Target::Disk, "disk-barrier", Some("no")),
+    ),
+    (
+        Block::Disk,
+        ("no-disk-flushes", Target::Disk, "disk-flushes", Some("no")),
+    ),
+    (
+        Block::Disk,
+        ("no-disk-drain", Target::Disk, "disk-drain", Some("no")),
+    ),
+    (
+        Block::Disk,
+        ("no-md-flushes", Target::Disk, "md-flushes", Some("no")),
+    ),
+    (Block::Syncer, ("rate", Target::Disk, "resync-rate", None)),
+    (Block::Syncer, ("after", Target::Disk, "resync-after", None)),
+    (
+        Block::Syncer,
+        ("al-extents", Target::Disk, "al-extents", None),
+    ),
+    (
+        Block::Syncer,
+        ("c-plan-ahead", Target::Disk, "c-plan-ahead", None),
+    ),
+    (
+        Block::Syncer,
+        ("c-fill-target", Target::Disk, "c-fill-target", None),
+    ),
+    (
+        Block::Syncer,
+        ("c-delay-target", Target::Disk, "c-delay-target", None),
+    ),
+    (
+        Block::Syncer,
+        ("c-max-rate", Target::Disk, "c-max-rate", None),
+    ),
+    (
+        Block::Syncer,
+        ("c-min-rate", Target::Disk, "c-min-rate", None),
+    ),
+    (Block::Syncer, ("use-rle", Target::Net, "use-rle", None)),
+    (
+        Block::Syncer,
+        ("verify-alg", Target::Net, "verify-alg", None),
+    ),
+    (Block::Syncer, ("csums-alg", Target::Net, "csums-alg", None)),
+];
+
+/// Written word, bare allowed, support.
+type Untyped = (&'static str, bool, Support);
+
+const OBSOLETE_07: Support = Support::Obsolete("a DRBD 0.7 option");
+const OBSOLETE_83: Support = Support::Obsolete("a DRBD 8.3 option");
+
+const UNTYPED: &[(Block, Untyped)] = &[
+    (
+        Block::Global,
+        ("udev-always-use-vnr", true, Support::Ignored),
+    ),
+    (
+        Block::Global,
+        ("cmd-timeout-short", false, Support::Ignored),
+    ),
+    (
+        Block::Global,
+        ("cmd-timeout-medium", false, Support::Ignored),
+    ),
+    (Block::Global, ("cmd-timeout-long", false, Support::Ignored)),
+    (Block::Global, ("disable-io-hints", true, OBSOLETE_07)),
+    (Block::Net, ("data-integrity-alg", false, Support::Ignored)),
+    (Block::Net, ("unplug-watermark", false, Support::Ignored)),
+    (
+        Block::Net,
+        ("csums-after-crash-only", true, Support::Ignored),
+    ),
+    (Block::Net, ("discard-my-data", true, Support::Ignored)),
+    (Block::Net, ("transport", false, Support::Ignored)),
+    (Block::Net, ("tls", true, Support::Ignored)),
+    (Block::Net, ("load-balance-paths", true, Support::Ignored)),
+    (Block::Net, ("allow-remote-read", true, Support::Ignored)),
+    (
+        Block::Net,
+        ("socket-check-timeout", false, Support::Ignored),
+    ),
+    (Block::Net, ("on-disconnect", false, OBSOLETE_07)),
+    (Block::Disk, ("size", false, Support::Ignored)),
+    (Block::Disk, ("read-balancing", false, Support::Ignored)),
+    (
+        Block::Disk,
+        ("discard-zeroes-if-aligned", true, Support::Ignored),
+    ),
+    (
+        Block::Disk,
+        ("rs-discard-granularity", false, Support::Ignored),
+    ),
+    (Block::Disk, ("disable-write-same", true, Support::Ignored)),
+    (Block::Disk, ("max-bio-bvecs", false, Support::Ignored)),
+    (Block::Disk, ("bitmap", true, Support::Ignored)),
+    (Block::Disk, ("block-size", false, Support::Ignored)),
+    (Block::Disk, ("use-bmbv", true, OBSOLETE_83)),
+    (Block::Syncer, ("group", false, OBSOLETE_07)),
+    (Block::Syncer, ("cpu-mask", false, Support::Ignored)),
+    (
+        Block::Syncer,
+        ("on-no-data-accessible", false, Support::Ignored),
+    ),
+    (Block::Syncer, ("delay-probe-volume", false, OBSOLETE_83)),
+    (Block::Syncer, ("delay-probe-interval", false, OBSOLETE_83)),
+    (Block::Syncer, ("throttle-threshold", false, OBSOLETE_83)),
+    (Block::Syncer, ("hold-off-threshold", false, OBSOLETE_83)),
+    (Block::Startup, ("wait-after-sb", true, Support::Ignored)),
+    (Block::Startup, ("stacked-timeouts", true, Support::Ignored)),
+    (
+        Block::Startup,
+        ("become-primary-on", false, Support::Ignored),
+    ),
+    (Block::Options, ("cpu-mask", false, Support::Ignored)),
+    (
+        Block::Options,
+        ("on-no-data-accessible", false, Support::Ignored),
+    ),
+    (Block::Options, ("max-io-depth", false, Support::Ignored)),
+    (
+        Block::Options,
+        ("quorum-minimum-redundancy", false, Support::Ignored),
+    ),
+    (
+        Block::Options,
+        ("on-suspended-primary-outdated", false, Support::Ignored),
+    ),
+    (
+        Block::Options,
+        ("twopc-retry-timeout", false, Support::Ignored),
+    ),
+    (Block::Options, ("nr-requests", false, Support::Ignored)),
+];
+
+/// Where the untyped options of a block are kept (syncer's go to the
+/// section that now holds their kind of option).
+fn untyped_target(block: Block, word: &str) -> Target {
+    match (block, word) {
+        (Block::Syncer, "cpu-mask" | "on-no-data-accessible") => Target::Options,
+        _ => block.home(),
+    }
+}
+
+/// What `word` means inside `block`, or `None` when it is not accepted
+/// there.
+pub(crate) fn lookup(block: Block, word: &str) -> Option<Known> {
+    if let Some((_, (_, target, key, fixed))) = ALIASES
+        .iter()
+        .find(|(b, (w, ..))| *b == block && *w == word)
+    {
+        return Some(Known {
+            target: *target,
+            key,
+            bare: fixed.is_some() || typed_bare(*target, key).unwrap_or(false),
+            fixed: *fixed,
+            support: Support::Typed,
+        });
+    }
+    if block != Block::Syncer {
+        if let Some(bare) = typed_bare(block.home(), word) {
+            let key = typed_keys(block.home()).into_iter().find(|k| *k == word)?;
+            return Some(Known {
+                target: block.home(),
+                key,
+                bare,
+                fixed: None,
+                support: Support::Typed,
+            });
+        }
+    }
+    UNTYPED
+        .iter()
+        .find(|(b, (w, ..))| *b == block && *w == word)
+        .map(|(_, (key, bare, support))| Known {
+            target: untyped_target(block, key),
+            key,
+            bare: *bare,
+            fixed: None,
+            support: *support,
+        })
+}
+
+/// Every word `block` accepts, for "expected one of" messages.
+pub(crate) fn words(block: Block) -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = if block == Block::Syncer {
+        Vec::new()
+    } else {
+        typed_keys(block.home())
+    };
+    words.extend(
+        ALIASES
+            .iter()
+            .filter(|(b, _)| *b == block)
+            .map(|(_, (w, ..))| *w),
+    );
+    words.extend(
+        UNTYPED
+            .iter()
+            .filter(|(b, _)| *b == block)
+            .map(|(_, (w, ..))| *w),
+    );
+    words
+}
+
+/// The block a dump writes the model option `(target, key)` in: its home
+/// block when that accepts it, else `syncer` (DRBD 0.7/8.3-only options).
+pub(crate) fn print_block(target: Target, key: &str) -> Option<Block> {
+    let home = match target {
+        Target::Global => Block::Global,
+        Target::Net => Block::Net,
+        Target::Disk => Block::Disk,
+        Target::Startup => Block::Startup,
+        Target::Options => Block::Options,
+        Target::Handlers => Block::Handlers,
+    };
+    [home, Block::Syncer, Block::Net]
+        .into_iter()
+        .find(|block| matches!(lookup(*block, key), Some(k) if k.target == target && k.key == key && k.fixed.is_none()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syncer_options_land_in_their_84_places() {
+        let rate = lookup(Block::Syncer, "rate").unwrap();
+        assert_eq!((rate.target, rate.key), (Target::Disk, "resync-rate"));
+        let verify = lookup(Block::Syncer, "verify-alg").unwrap();
+        assert_eq!(verify.target, Target::Net);
+        assert!(lookup(Block::Syncer, "resync-rate").is_none());
+    }
+
+    #[test]
+    fn fencing_is_accepted_in_net_and_disk() {
+        assert_eq!(lookup(Block::Net, "fencing").unwrap().target, Target::Disk);
+        assert_eq!(lookup(Block::Disk, "fencing").unwrap().target, Target::Disk);
+    }
+
+    #[test]
+    fn every_listed_word_is_accepted() {
+        for block in [
+            Block::Global,
+            Block::Net,
+            Block::Disk,
+            Block::Syncer,
+            Block::Startup,
+            Block::Options,
+            Block::Handlers,
+        ] {
+            for word in words(block) {
+                assert!(lookup(block, word).is_some(), "{} {word}", block.name());
+            }
+        }
+    }
+
+    #[test]
+    fn obsolete_and_ignored_are_told_apart() {
+        assert!(matches!(
+            lookup(Block::Net, "on-disconnect").unwrap().support,
+            Support::Obsolete(_)
+        ));
+        assert_eq!(
+            lookup(Block::Net, "data-integrity-alg").unwrap().support,
+            Support::Ignored
+        );
+        assert!(lookup(Block::Net, "on-io-error").is_none());
+    }
+}
