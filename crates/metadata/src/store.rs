@@ -1,0 +1,453 @@
+//! The storage layer: the daemon's metadata operations over a [`BlockIo`].
+//!
+//! Every operation that changes the disk ends with a flush before it
+//! returns, and in-memory state changes only after the write succeeded, so
+//! a caller that sees `Ok` knows the change is durable and one that sees an
+//! error can keep running on the old state or detach.
+
+use std::ops::Range;
+
+use shimai_replication::bitmap::BM_BLOCK_SIZE;
+use shimai_replication::Bitmap;
+
+use crate::al::{ActivityLog, AlTransaction, AL_TR_SIZE};
+use crate::bitmap_block::{
+    blocks_for_words, decode_bitmap_block, encode_bitmap_block, BM_WORDS_PER_BLOCK,
+};
+use crate::error::{MetaError, Result};
+use crate::flags::{AttachState, MdFlags};
+use crate::io::BlockIo;
+use crate::layout::{Layout, Placement, AL_EXTENT_SIZE, BLOCK, SB_SLOTS};
+use crate::superblock::{Superblock, SB_SIZE};
+
+/// A metadata device and the names its error messages use.
+#[derive(Debug, Clone)]
+pub struct MetaDevice<IO> {
+    pub io: IO,
+    /// Path as the operator knows it (`/dev/vg/r0-md`, a file).
+    pub path: String,
+    /// Resource name, for "run `shimaiadm create-md r0`".
+    pub resource: String,
+}
+
+impl<IO: BlockIo> MetaDevice<IO> {
+    pub fn new(io: IO, path: impl Into<String>, resource: impl Into<String>) -> Self {
+        MetaDevice {
+            io,
+            path: path.into(),
+            resource: resource.into(),
+        }
+    }
+
+    fn io_err(
+        &self,
+        op: &'static str,
+        offset: u64,
+        len: usize,
+        source: std::io::Error,
+    ) -> MetaError {
+        MetaError::Io {
+            op,
+            device: self.path.clone(),
+            offset,
+            len,
+            source,
+        }
+    }
+
+    fn size(&self) -> Result<u64> {
+        self.io
+            .size()
+            .map_err(|e| self.io_err("get the size of", 0, 0, e))
+    }
+
+    fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.io
+            .read_at(&mut buf, off)
+            .map_err(|e| self.io_err("read", off, len, e))?;
+        Ok(buf)
+    }
+
+    fn write(&self, off: u64, buf: &[u8]) -> Result<()> {
+        self.io
+            .write_at(buf, off)
+            .map_err(|e| self.io_err("write", off, buf.len(), e))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.io.flush().map_err(|e| self.io_err("flush", 0, 0, e))
+    }
+
+    /// Both superblock copies as decoded, with errors at their real place.
+    fn read_superblocks(&self, placement: Placement) -> Result<[Result<Superblock>; SB_SLOTS]> {
+        let size = self.size()?;
+        let absent = || MetaError::BadMagic {
+            what: "superblock",
+            at: Default::default(),
+        };
+        let Some(offsets) = Layout::superblock_offsets(placement, size) else {
+            return Ok([Err(absent()), Err(absent())]);
+        };
+        let mut out = [Err(absent()), Err(absent())];
+        for (slot, off) in offsets.into_iter().enumerate() {
+            if off.saturating_add(SB_SIZE as u64) > size {
+                continue;
+            }
+            let block = self.read(off, SB_SIZE)?;
+            out[slot] = Superblock::decode(&block)
+                .and_then(|sb| {
+                    if sb.layout.sb_offsets[slot] == off {
+                        Ok(sb)
+                    } else {
+                        Err(MetaError::corrupt(
+                            "superblock",
+                            0,
+                            format!(
+                                "it belongs at byte {}, not here",
+                                sb.layout.sb_offsets[slot]
+                            ),
+                        ))
+                    }
+                })
+                .map_err(|e| e.located(&self.path, off));
+        }
+        Ok(out)
+    }
+
+    /// The newest valid copy; a copy from a newer format version wins over
+    /// any valid one (going back to older state silently would be worse
+    /// than refusing).
+    fn newest_superblock(&self, placement: Placement) -> Result<Superblock> {
+        let [a, b] = self.read_superblocks(placement)?;
+        match (a, b) {
+            (Err(e @ MetaError::UnsupportedVersion { .. }), _)
+            | (_, Err(e @ MetaError::UnsupportedVersion { .. })) => Err(e),
+            (Ok(a), Ok(b)) => Ok(if b.seq > a.seq { b } else { a }),
+            (Ok(sb), Err(_)) | (Err(_), Ok(sb)) => Ok(sb),
+            (Err(MetaError::BadMagic { .. }), Err(MetaError::BadMagic { .. })) => {
+                Err(MetaError::NoMetadata {
+                    device: self.path.clone(),
+                    resource: self.resource.clone(),
+                })
+            }
+            (Err(MetaError::BadMagic { .. }), Err(e)) | (Err(e), Err(_)) => Err(e),
+        }
+    }
+}
+
+/// What [`detect`] found where the metadata would be.
+#[derive(Debug)]
+pub enum Detected {
+    /// No shimai superblock: safe to create without asking.
+    Absent,
+    /// Valid metadata: `create-md` must ask before overwriting it.
+    Present(Superblock),
+    /// Something with a shimai magic that does not decode: ask too.
+    Damaged(MetaError),
+}
+
+/// Looks for metadata at `placement` on `dev` (only I/O errors are errors).
+pub fn detect<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result<Detected> {
+    match dev.newest_superblock(placement) {
+        Ok(sb) => Ok(Detected::Present(sb)),
+        Err(MetaError::NoMetadata { .. }) => Ok(Detected::Absent),
+        Err(e @ MetaError::Io { .. }) => Err(e),
+        Err(e) => Ok(Detected::Damaged(e)),
+    }
+}
+
+/// The metadata of one device, loaded and ready for the daemon.
+#[derive(Debug)]
+pub struct Metadata<IO> {
+    dev: MetaDevice<IO>,
+    sb: Superblock,
+    bitmap: Bitmap,
+    al: ActivityLog,
+}
+
+/// `create-md`: writes fresh metadata (just-created generation,
+/// Inconsistent, clear bitmap, empty activity log) laid out as `layout`.
+/// `device_uuid` comes from the caller, which owns the randomness.
+pub fn create<IO: BlockIo>(
+    dev: MetaDevice<IO>,
+    layout: Layout,
+    device_uuid: u64,
+) -> Result<Metadata<IO>> {
+    if !layout.is_canonical() {
+        return Err(MetaError::InvalidParameter {
+            name: "layout",
+            value: layout.md_offset,
+            reason: format!("{layout:?} was not computed by Layout::internal/external"),
+        });
+    }
+    let size = dev.size()?;
+    if size < layout.md_end() {
+        return Err(MetaError::DeviceTooSmall {
+            device: dev.path.clone(),
+            size,
+            needed: layout.md_end(),
+            reason: "the metadata layout it was computed for",
+        });
+    }
+    if Layout::superblock_offsets(layout.placement, size) != Some(layout.sb_offsets) {
+        return Err(MetaError::InvalidParameter {
+            name: "layout",
+            value: size,
+            reason: format!(
+                "computed for another size of {}: recompute it from the current size",
+                dev.path
+            ),
+        });
+    }
+    // Old superblocks go first: a crash during create leaves no metadata
+    // rather than old metadata over a new bitmap.
+    let zero = vec![0u8; SB_SIZE];
+    for off in layout.sb_offsets {
+        dev.write(off, &zero)?;
+    }
+    dev.flush()?;
+    dev.write(
+        layout.al_offset,
+        &vec![0u8; layout.al_blocks as usize * AL_TR_SIZE],
+    )?;
+    let chunk = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < layout.bm_size {
+        let n = (layout.bm_size - off).min(chunk.len() as u64) as usize;
+        dev.write(layout.bm_offset + off, &chunk[..n])?;
+        off += n as u64;
+    }
+    dev.flush()?;
+    let sb = Superblock::fresh(layout, device_uuid);
+    dev.write(layout.sb_offsets[slot_of(sb.seq)], &sb.encode())?;
+    dev.flush()?;
+    Ok(Metadata {
+        bitmap: Bitmap::new(sb.data_size),
+        al: ActivityLog::new(layout.al_extents, layout.al_blocks),
+        sb,
+        dev,
+    })
+}
+
+/// Loads the metadata at `placement`: the newest valid superblock copy,
+/// the bitmap, and the activity log replayed from its ring.
+pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Metadata<IO>> {
+    let sb = dev.newest_superblock(placement)?;
+    if sb.layout.placement != placement {
+        return Err(MetaError::WrongPlacement {
+            device: dev.path.clone(),
+            found: sb.layout.placement.to_string(),
+            expected: placement.to_string(),
+        });
+    }
+    let size = dev.size()?;
+    let l = sb.layout;
+    if size < l.md_end() {
+        return Err(MetaError::DeviceTooSmall {
+            device: dev.path.clone(),
+            size,
+            needed: l.md_end(),
+            reason: "the metadata it holds says so: the device shrank",
+        });
+    }
+    let n_words = sb.data_size.div_ceil(BM_BLOCK_SIZE).div_ceil(64) as usize;
+    let n_blocks = n_words.div_ceil(BM_WORDS_PER_BLOCK);
+    let raw = dev.read(l.bm_offset, n_blocks * BLOCK as usize)?;
+    let mut words = Vec::with_capacity(n_blocks * BM_WORDS_PER_BLOCK);
+    for (i, block) in raw.chunks_exact(BLOCK as usize).enumerate() {
+        let w = decode_bitmap_block(block)
+            .map_err(|e| e.located(&dev.path, l.bm_offset + i as u64 * BLOCK))?;
+        words.extend(w);
+    }
+    words.truncate(n_words);
+    let bitmap = Bitmap::from_words(sb.data_size, words);
+
+    let raw = dev.read(l.al_offset, l.al_blocks as usize * AL_TR_SIZE)?;
+    let al = ActivityLog::replay(
+        l.al_extents,
+        l.al_blocks,
+        raw.chunks_exact(AL_TR_SIZE)
+            .enumerate()
+            .map(|(i, b)| (i as u32, AlTransaction::decode(b))),
+    );
+    Ok(Metadata {
+        dev,
+        sb,
+        bitmap,
+        al,
+    })
+}
+
+fn slot_of(seq: u64) -> usize {
+    (seq % SB_SLOTS as u64) as usize
+}
+
+/// The activity-log extent that holds byte `offset` of the data.
+pub fn extent_of(offset: u64) -> u32 {
+    u32::try_from(offset / AL_EXTENT_SIZE).unwrap_or(u32::MAX - 1)
+}
+
+impl<IO: BlockIo> Metadata<IO> {
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+
+    pub fn flags(&self) -> MdFlags {
+        self.sb.flags
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.sb.layout
+    }
+
+    pub fn device(&self) -> &MetaDevice<IO> {
+        &self.dev
+    }
+
+    pub fn into_device(self) -> MetaDevice<IO> {
+        self.dev
+    }
+
+    /// Changes the superblock with `change` and writes it to the other
+    /// slot. The sequence number and the layout are not the caller's to
+    /// change; a data size beyond the capacity is refused.
+    pub fn update_superblock(&mut self, change: impl FnOnce(&mut Superblock)) -> Result<()> {
+        let mut sb = self.sb.clone();
+        change(&mut sb);
+        sb.seq = self.sb.seq + 1;
+        sb.layout = self.sb.layout;
+        if sb.data_size > sb.layout.capacity {
+            return Err(MetaError::InvalidParameter {
+                name: "data size",
+                value: sb.data_size,
+                reason: format!(
+                    "{} holds at most {} bytes of data",
+                    self.dev.path, sb.layout.capacity
+                ),
+            });
+        }
+        self.dev
+            .write(sb.layout.sb_offsets[slot_of(sb.seq)], &sb.encode())?;
+        self.dev.flush()?;
+        self.sb = sb;
+        Ok(())
+    }
+
+    /// Writes the superblock as it is (a new copy with the next sequence number).
+    pub fn write_superblock(&mut self) -> Result<()> {
+        self.update_superblock(|_| {})
+    }
+
+    pub fn bitmap(&self) -> &Bitmap {
+        &self.bitmap
+    }
+
+    /// Changes in memory only: persist with [`write_bitmap_words`](Self::write_bitmap_words).
+    pub fn bitmap_mut(&mut self) -> &mut Bitmap {
+        &mut self.bitmap
+    }
+
+    /// Writes the bitmap blocks that hold words `words` (indices into
+    /// [`Bitmap::words`]); words past the end are ignored.
+    pub fn write_bitmap_words(&mut self, words: Range<usize>) -> Result<()> {
+        let all = self.bitmap.words();
+        let words = words.start.min(all.len())..words.end.min(all.len());
+        let blocks = blocks_for_words(words);
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(blocks.len() * BLOCK as usize);
+        for b in blocks.clone() {
+            let start = b * BM_WORDS_PER_BLOCK;
+            let end = (start + BM_WORDS_PER_BLOCK).min(all.len());
+            buf.extend_from_slice(&encode_bitmap_block(&all[start..end]));
+        }
+        let off = self.sb.layout.bm_offset + blocks.start as u64 * BLOCK;
+        self.dev.write(off, &buf)?;
+        self.dev.flush()
+    }
+
+    /// Writes the whole bitmap.
+    pub fn write_bitmap(&mut self) -> Result<()> {
+        self.write_bitmap_words(0..self.bitmap.words().len())
+    }
+
+    /// The bitmap words that cover `extent`.
+    fn extent_words(extent: u32) -> Range<usize> {
+        let words_per_extent = (AL_EXTENT_SIZE / BM_BLOCK_SIZE / 64) as usize;
+        let start = extent as usize * words_per_extent;
+        start..start + words_per_extent
+    }
+
+    pub fn activity_log(&self) -> &ActivityLog {
+        &self.al
+    }
+
+    /// Makes `activate` hot and `evict` cold, durably, before the caller
+    /// writes data to newly hot extents. The bitmap words of evicted
+    /// extents are written first: once out of the log, only the on-disk
+    /// bitmap remembers what differs there.
+    pub fn al_begin_transaction(&mut self, activate: &[u32], evict: &[u32]) -> Result<()> {
+        let plan = self.al.plan(activate, evict)?;
+        if plan.is_empty() {
+            return Ok(());
+        }
+        if self.sb.flags.contains(MdFlags::AL_CLEAN) {
+            self.update_superblock(|sb| sb.flags.remove(MdFlags::AL_CLEAN))?;
+        }
+        let leaving: Vec<u32> = evict
+            .iter()
+            .copied()
+            .filter(|e| self.al.is_hot(*e))
+            .collect();
+        for e in leaving {
+            self.write_bitmap_words(Self::extent_words(e))?;
+        }
+        let disabled = self.sb.flags.contains(MdFlags::AL_DISABLED);
+        let l = self.sb.layout;
+        for t in &plan {
+            if !disabled {
+                let pos = t.seq % u64::from(l.al_blocks);
+                // Flushed one by one: only the newest transaction can be torn.
+                self.dev.write(l.al_offset + pos * BLOCK, &t.encode())?;
+                self.dev.flush()?;
+            }
+            self.al.apply(t);
+        }
+        Ok(())
+    }
+
+    /// Attach: decides the starting disk state from the flags, marks out of
+    /// sync what a crash or a requested full sync leaves uncertain, and
+    /// persists that this node is now running (clears al-clean).
+    pub fn attach(&mut self, fencing_dont_care: bool) -> Result<AttachState> {
+        let st = AttachState::from_flags(self.sb.flags, fencing_dont_care);
+        let al_disabled = self.sb.flags.contains(MdFlags::AL_DISABLED);
+        if st.full_sync || (st.replay_al && al_disabled) {
+            self.bitmap.set_all();
+            self.write_bitmap()?;
+        } else if st.replay_al {
+            for e in self.al.hot_extents() {
+                self.bitmap
+                    .set_range(u64::from(e) * AL_EXTENT_SIZE, AL_EXTENT_SIZE);
+                self.write_bitmap_words(Self::extent_words(e))?;
+            }
+        }
+        self.update_superblock(|sb| {
+            sb.flags.remove(MdFlags::FULL_SYNC | MdFlags::AL_CLEAN);
+            sb.flags.set(MdFlags::CRASHED_PRIMARY, st.crashed_primary);
+        })?;
+        Ok(st)
+    }
+
+    /// Clean `down`/`detach`: the full bitmap, then a superblock saying the
+    /// bitmap is complete and the node no longer Primary.
+    pub fn detach_clean(&mut self) -> Result<()> {
+        self.write_bitmap()?;
+        self.update_superblock(|sb| {
+            sb.flags.insert(MdFlags::AL_CLEAN);
+            sb.flags.remove(MdFlags::PRIMARY_IND);
+        })
+    }
+}
