@@ -69,6 +69,8 @@ mod sections;
 pub mod value;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! keyword/value pairs. Inheritance (common → resource → volume) and the
 //! printer are then written once, for all sections, on top of that.
 //!
-//! Options DRBD knows but shimai does not implement are kept, in file order,
+//! Options DRBD knows but shimai does not implement are kept, sorted by keyword,
 //! in each section's `extra` list, so a dump shows them and the parser can
 //! warn about them.
 
@@ -40,16 +40,20 @@ pub(crate) trait Section: Default + Clone + PartialEq {
     fn extra_mut(&mut self) -> &mut Vec<RawOption>;
 
     /// Records a kept option; a later setting of the same key replaces the
-    /// earlier one in place, so inheritance keeps a stable order.
+    /// earlier one. Kept sorted by key: the model must not depend on which
+    /// block (`disk` or 8.3 `syncer`) or level an option was written in.
     fn set_extra(&mut self, key: &str, value: Option<&str>) {
         let value = value.map(str::to_string);
         let extra = self.extra_mut();
-        match extra.iter_mut().find(|o| o.key == key) {
-            Some(existing) => existing.value = value,
-            None => extra.push(RawOption {
-                key: key.to_string(),
-                value,
-            }),
+        match extra.binary_search_by(|o| o.key.as_str().cmp(key)) {
+            Ok(i) => extra[i].value = value,
+            Err(i) => extra.insert(
+                i,
+                RawOption {
+                    key: key.to_string(),
+                    value,
+                },
+            ),
         }
     }
 }
@@ -78,7 +82,7 @@ macro_rules! section {
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
             /// Known DRBD options of this section that shimai does not
-            /// implement, kept in file order.
+            /// implement, sorted by keyword.
             pub extra: Vec<RawOption>,
         }
 
@@ -335,12 +339,13 @@ mod tests {
     }
 
     #[test]
-    fn extras_replace_in_place() {
+    fn extras_are_sorted_and_replaced() {
         let mut disk = DiskOptions::default();
         disk.set_extra("size", Some("10G"));
         disk.set_extra("read-balancing", Some("prefer-local"));
         disk.set_extra("size", Some("20G"));
         assert_eq!(disk.extra.len(), 2);
-        assert_eq!(disk.extra[0].value.as_deref(), Some("20G"));
+        assert_eq!(disk.extra[0].key, "read-balancing");
+        assert_eq!(disk.extra[1].value.as_deref(), Some("20G"));
     }
 }

@@ -478,6 +478,7 @@ fn known_but_unimplemented_options_are_kept_and_named() {
     let parsed = parse(&text);
     let r = &parsed.config.resources[0];
     assert_eq!(r.net.extra.len(), 2);
+    assert_eq!(r.net.extra[0].key, "data-integrity-alg");
     assert_eq!(r.net.extra[1].value, None);
     assert_eq!(r.startup.extra[0].key, "become-primary-on");
     assert_eq!(r.disk.extra[0].key, "group");
