@@ -1,0 +1,182 @@
+//! The web-server stack of SCENARIOS.md 4 on the test bed: a virtual IP,
+//! a filesystem on shared storage and Apache serving from it, as one
+//! Pacemaker group configured through `crm configure`.
+//!
+//! The shared storage is a loop device: every node's mount namespace sees
+//! the host's /dev, as nodes see an iSCSI LUN (SCENARIOS.md 5). Mounts are
+//! private to each node, so only the node running the group has the
+//! filesystem mounted.
+
+use super::error::{Error, Result};
+use super::exec::{mkdir, run, write};
+use super::net::SUBNET;
+use super::Cluster;
+use crate::LoopDev;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// Which provider's `IPaddr2` and `Filesystem` agents the stack uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// resource-agents' shell agents, `ocf:heartbeat:*`.
+    Heartbeat,
+    /// shimai's agents, `ocf:shimai:*`, from this `resource.d/shimai` directory.
+    Shimai(PathBuf),
+}
+
+impl Provider {
+    /// The single switch: `SHIMAI_CLUSTER_PROVIDER=shimai` selects shimai's
+    /// agents, installed under `SHIMAI_OCF_ROOT` (default
+    /// `target/ocf-root`, where `scripts/install --no-build --ocf-root`
+    /// puts them); anything else, resource-agents'.
+    pub fn from_env() -> Provider {
+        if std::env::var("SHIMAI_CLUSTER_PROVIDER").as_deref() != Ok("shimai") {
+            return Provider::Heartbeat;
+        }
+        let root = std::env::var_os("SHIMAI_OCF_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::workspace().join("target/ocf-root"));
+        Provider::Shimai(root.join("resource.d/shimai"))
+    }
+
+    /// The OCF provider name used in the configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::Heartbeat => "heartbeat",
+            Provider::Shimai(_) => "shimai",
+        }
+    }
+
+    /// The directory bind-mounted as the nodes' `resource.d/shimai`.
+    pub fn agents_dir(&self) -> Option<PathBuf> {
+        match self {
+            Provider::Heartbeat => None,
+            Provider::Shimai(d) => Some(d.clone()),
+        }
+    }
+}
+
+/// The group's name.
+pub const GROUP: &str = "web";
+
+/// The virtual IP clients use.
+pub fn vip() -> String {
+    format!("{SUBNET}.100")
+}
+
+/// The web stack, configured on a running cluster.
+pub struct WebStack {
+    /// The shared disk (a loop device with ext4).
+    pub disk: LoopDev,
+    /// Where the group mounts it, on every node; Apache's DocumentRoot.
+    pub docroot: PathBuf,
+    /// The page every node serves from the shared filesystem.
+    pub page: String,
+    /// The `crm configure` text that was loaded.
+    pub crm: String,
+}
+
+impl WebStack {
+    /// Creates the shared disk with its page, writes Apache's configuration
+    /// and loads the group, preferring `preferred` (score 100: with the
+    /// default stickiness 0 the group returns there, as `auto_failback on`).
+    /// Waits until the group runs there.
+    pub fn install(cluster: &Cluster, provider: &Provider, preferred: &str) -> Result<WebStack> {
+        let disk = LoopDev::new(32, Some("ext4"));
+        let docroot = cluster.root().join("www");
+        mkdir(&docroot)?;
+        let page = format!(
+            "<html><body>shimai test bed: served from the shared disk ({})</body></html>\n",
+            crate::unique("page")
+        );
+        // Put the page on the shared filesystem, from the host, before
+        // Pacemaker mounts it anywhere.
+        let dev = disk.path().to_string();
+        let doc = docroot.to_string_lossy().into_owned();
+        run(Command::new("mount").args([&dev, &doc]))?;
+        let written = write(&docroot.join("index.html"), &page);
+        run(Command::new("umount").arg(&doc))?;
+        written?;
+        let conf = cluster.root().join("apache.conf");
+        write(&conf, &apache_conf(&doc))?;
+        let p = provider.name();
+        let crm = format!(
+            "primitive web-ip ocf:{p}:IPaddr2 \\\n\
+             \tparams ip={vip} cidr_netmask=24 nic=eth0 \\\n\
+             \top monitor interval=5s timeout=20s\n\
+             primitive web-fs ocf:{p}:Filesystem \\\n\
+             \tparams device={dev} directory={doc} fstype=ext4 \\\n\
+             \top monitor interval=10s timeout=40s\n\
+             primitive web-server ocf:heartbeat:apache \\\n\
+             \tparams configfile={conf} statusurl=\"http://localhost/server-status\" \\\n\
+             \top monitor interval=5s timeout=20s\n\
+             group {GROUP} web-ip web-fs web-server\n\
+             location web-prefers-{preferred} {GROUP} 100: {preferred}\n",
+            vip = vip(),
+            conf = conf.display(),
+        );
+        cluster.configure(&crm)?;
+        let stack = WebStack {
+            disk,
+            docroot,
+            page,
+            crm,
+        };
+        let from = cluster.index_of(preferred)?;
+        cluster.wait_for(
+            from,
+            &format!("group {GROUP} started on {preferred}"),
+            Duration::from_secs(60),
+            |s| s.placed_on(GROUP) == Some(preferred),
+        )?;
+        Ok(stack)
+    }
+
+    /// The page's address on the virtual IP.
+    pub fn url(&self) -> String {
+        format!("http://{}/", vip())
+    }
+
+    /// Fetches the page from the hub; an error unless it is the page the
+    /// shared disk holds.
+    pub fn fetch(&self, cluster: &Cluster, timeout: Duration) -> Result<()> {
+        let body = cluster.http_get(&self.url(), timeout)?;
+        if body == self.page {
+            Ok(())
+        } else {
+            Err(Error::Parse {
+                source: self.url(),
+                detail: format!("served {body:?}, expected the shared disk's page"),
+            })
+        }
+    }
+}
+
+/// Apache's configuration: the same file for every node; the pid file and
+/// the logs land in each node's private /run and /var/log.
+fn apache_conf(docroot: &str) -> String {
+    let m = "/usr/lib/apache2/modules";
+    format!(
+        "# Apache for the shimai cluster test bed (one file, every node).\n\
+         ServerRoot /etc/apache2\n\
+         ServerName localhost\n\
+         Listen 80\n\
+         LoadModule mpm_event_module {m}/mod_mpm_event.so\n\
+         LoadModule authz_core_module {m}/mod_authz_core.so\n\
+         LoadModule authz_host_module {m}/mod_authz_host.so\n\
+         LoadModule dir_module {m}/mod_dir.so\n\
+         LoadModule mime_module {m}/mod_mime.so\n\
+         LoadModule status_module {m}/mod_status.so\n\
+         User www-data\n\
+         Group www-data\n\
+         DefaultRuntimeDir /run/apache2\n\
+         PidFile /run/apache2/httpd.pid\n\
+         ErrorLog /var/log/apache2/error.log\n\
+         TypesConfig /etc/mime.types\n\
+         DirectoryIndex index.html\n\
+         DocumentRoot {docroot}\n\
+         <Directory {docroot}>\n    Require all granted\n</Directory>\n\
+         <Location /server-status>\n    SetHandler server-status\n    Require local\n</Location>\n"
+    )
+}
