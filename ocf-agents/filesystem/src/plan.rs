@@ -136,7 +136,11 @@ pub fn fsck_needed(mode: FsckMode, fstype: &str) -> bool {
 }
 
 /// The `mount` invocations: one, plus a remount for `bind,<more>` with
-/// fstype `none` (the kernel ignores flags such as `ro` on the first bind).
+/// fstype `none`, because older mount(8) versions let the kernel ignore
+/// flags such as `ro` on the first bind. The remount keeps `bind`
+/// (MS_REMOUNT|MS_BIND changes only this mount's flags): the reference's
+/// plain `remount,ro` asks to remount the source's whole filesystem
+/// read-only, which fails while it is in use (always, for "/").
 pub fn mount_commands(cfg: &Config, block_device: Option<&str>, mp: &Path) -> Vec<StartStep> {
     let mut args = Vec::new();
     if !cfg.fstype.is_empty() && cfg.fstype != "none" {
@@ -163,7 +167,7 @@ pub fn mount_commands(cfg: &Config, block_device: Option<&str>, mp: &Path) -> Ve
             .map(|o| {
                 if o == "bind" && !replaced {
                     replaced = true;
-                    "remount"
+                    "remount,bind"
                 } else {
                     o
                 }
@@ -364,7 +368,7 @@ mod tests {
             plan,
             StartPlan::Steps(vec![
                 args(&["-o", "bind,ro", "/srv/data", "/mnt/d"]),
-                args(&["-o", "remount,ro", "/mnt/d"]),
+                args(&["-o", "remount,bind,ro", "/mnt/d"]),
             ])
         );
         let c = cfg("/srv/data", "none", "bind");

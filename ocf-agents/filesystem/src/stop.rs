@@ -9,7 +9,7 @@
 //! its reason rather than by Pacemaker killing it.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,6 +26,9 @@ use crate::read_table;
 
 /// How long to wait after signalling before trying umount again.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// How long stop waits for the kernel to release the device after unmounting.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 pub fn run(ctx: &Context, cfg: &Config, mp: &Path) -> Result<ExitCode> {
     let table = read_table()?;
@@ -45,6 +48,7 @@ pub fn run(ctx: &Context, cfg: &Config, mp: &Path) -> Result<ExitCode> {
         unmount_one(ctx, cfg, &plan, &umount, m, &deadline)?;
     }
     if let Some(dev) = &plan.flush {
+        wait_released(ctx, dev, &deadline);
         let res = std::fs::File::open(dev).and_then(|f| crate::sys::flush_buffers(&f));
         if let Err(e) = res {
             ctx.log
@@ -52,6 +56,32 @@ pub fn run(ctx: &Context, cfg: &Config, mp: &Path) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// Waits until the block device is free (it can be opened exclusively).
+/// On recent kernels the filesystem lets go of its device a moment after
+/// umount(2) returns; whoever runs next (fsck at a restart, a replicated
+/// device's demote) must not find it busy.
+fn wait_released(ctx: &Context, dev: &str, deadline: &Deadline) {
+    let until = Instant::now() + RELEASE_WAIT.min(deadline.remaining());
+    loop {
+        let open = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_EXCL)
+            .open(dev);
+        match open {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if Instant::now() >= until {
+                    ctx.log.warn(&format!(
+                        "{dev} is still in use after unmounting (mounted in another mount namespace?)"
+                    ));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return,
+        }
+    }
 }
 
 /// The depth-20 status file goes with the resource. A read-only
@@ -86,7 +116,7 @@ fn unmount_one(
     let budget = plan::stop_budget(cfg.fast_stop, deadline.remaining());
     let started = Instant::now();
     let mut signalled: BTreeSet<(i32, i32)> = BTreeSet::new();
-    let mut last_error: String;
+    let mut last_error = String::new();
     let mut users = Vec::new();
     loop {
         let mut cmd = Command::new(umount);
@@ -96,7 +126,9 @@ fn unmount_one(
         cmd.arg(m);
         match command::run(&mut cmd, deadline) {
             Ok(out) => last_error = out.one_line(),
-            Err(e) => last_error = e.reason().to_string(),
+            // Cut short by the deadline: umount's earlier answer says more.
+            Err(e) if last_error.is_empty() => last_error = e.reason().to_string(),
+            Err(_) => {}
         }
         let table = read_table()?;
         let Some(still) = table.at(m) else {
@@ -149,9 +181,9 @@ fn unmount_one(
         .map(|u| format!("{} ({})", u.pid, u.command))
         .collect();
     Err(OcfError::generic(format!(
-        "Couldn't unmount {} within {} s, giving up! umount said: {}{}",
+        "Couldn't unmount {} within {:.1} s, giving up! umount said: {}{}",
         m.display(),
-        budget.as_secs(),
+        budget.as_secs_f64(),
         last_error,
         if holders.is_empty() {
             format!("; force_unmount={}", mode_name(plan.signal))
