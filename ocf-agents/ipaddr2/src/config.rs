@@ -140,7 +140,12 @@ impl Config {
     ) -> Result<Config> {
         let mut ip_text = params.str("ip").to_string();
         let unique_clone = params.bool("unique_clone_address");
-        if unique_clone && !ip_text.contains(':') {
+        if unique_clone {
+            if ip_text.contains(':') {
+                return Err(OcfError::configured(format!(
+                    "unique_clone_address works with IPv4 addresses only, not [{ip_text}]"
+                )));
+            }
             ip_text = unique_clone_ip(&ip_text, env.clone_id().unwrap_or(0))?;
         }
         if ip_text.is_empty() && *action != Action::Stop {
@@ -498,6 +503,11 @@ mod tests {
         assert!(!c.clusterip);
         let e = after(&vars).unwrap_err();
         assert!(e.reason().contains("globally_unique"), "{e}");
+        let v6 = [
+            ("OCF_RESKEY_ip", "2001:db8::1"),
+            ("OCF_RESKEY_unique_clone_address", "1"),
+        ];
+        assert_eq!(code(parse(&v6, Action::Start)), ExitCode::ErrConfigured);
         let mut ok = vars.to_vec();
         ok.push(("OCF_RESKEY_CRM_meta_globally_unique", "true"));
         assert!(after(&ok).is_ok());

@@ -98,3 +98,26 @@ pub fn pcap_frames(data: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Waits (up to 5 s) until the kernel reports `va` and `vb` operationally up:
+/// before that, a fresh veth drops what is sent on it.
+pub fn wait_links_up(ns: &Netns) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let doc = json::parse(&ns.ip("-j link show")).expect("ip -j link");
+        let up = doc
+            .array()
+            .iter()
+            .filter(|l| matches!(l.get("ifname").str(), "va" | "vb"))
+            .filter(|l| l.get("operstate").str() == "UP")
+            .count();
+        if up == 2 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth pair did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
