@@ -56,6 +56,7 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
     let mut resources = Vec::new();
     let mut constraints = Vec::new();
     let mut drbd_clones: Vec<String> = Vec::new();
+    let mut drbd_users: Vec<(String, String)> = Vec::new();
     let mut token_no = 0usize;
     let mut targets = Vec::new();
     for (g, line) in lines.iter().enumerate() {
@@ -106,6 +107,14 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
             }
         }
         for name in &drbd {
+            match drbd_users.iter().find(|(n, _)| n == name) {
+                Some((_, node)) if *node != line.node => warnings.push(format!(
+                    "{}: DRBD resource {name} also serves a group that prefers {node}; it can be Primary on one node only, so these groups will run together",
+                    line.place
+                )),
+                Some(_) => {}
+                None => drbd_users.push((name.clone(), line.node.clone())),
+            }
             let clone = drbd_clone(name, opts, nodes.len());
             if !drbd_clones.contains(&clone.0) {
                 drbd_clones.push(clone.0.clone());

@@ -20,9 +20,15 @@ fn value(v: &str) -> String {
     }
 }
 
+/// crmsh stores `#` lines as XML comments, so the same rule applies: no
+/// `--`, no trailing `-`.
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
-        let _ = writeln!(out, "# {line}");
+        let mut safe = line.replace("--", "- -");
+        if safe.ends_with('-') {
+            safe.push(' ');
+        }
+        let _ = writeln!(out, "# {}", safe.trim_end());
     }
 }
 

@@ -154,5 +154,5 @@ pub fn fuzz_hacf(data: &[u8]) {
 /// Fuzz entry: reading an old cib.xml must never panic.
 pub fn fuzz_upgrade(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = upgrade::upgrade("fuzz", &text, FALLBACK_SCHEMA);
+    let _ = upgrade::upgrade("fuzz", &text, FALLBACK_SCHEMA, "shimai");
 }

@@ -115,14 +115,17 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
             (hb(), "IPsrcaddr", vec![p("ipaddress", ip.to_string())])
         }
         "IPv6addr" => {
-            arity(place, r, 1, 1, "IPv6addr::ADDRESS[/PREFIX[/NIC]]")?;
-            let f: Vec<&str> = r.args[0].split('/').collect();
+            arity(place, r, 1, usize::MAX, "IPv6addr::ADDRESS[/PREFIX[/NIC]]")?;
+            // An IPv6 address has its own `::`, and the wrapper took a single
+            // argument, so the split is undone.
+            let whole = r.args.join("::");
+            let f: Vec<&str> = whole.split('/').collect();
             if f.len() > 3 {
                 return Err(address_error(
                     place,
                     r,
                     (
-                        r.args[0].clone(),
+                        whole.clone(),
                         "has more than three `/` fields".into(),
                         "ADDRESS/PREFIX/NIC".into(),
                     ),

@@ -369,6 +369,154 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
     }
 }
 
+/// A heartbeat-class `drbddisk` primitive (which Pacemaker 2 cannot run)
+/// becomes a promotable clone of the drbd agent; a group that contained it
+/// follows the promoted side. Returns the constraints to add.
+fn drbddisk_to_clones(resources: &mut Element, provider: &str, ctx: &mut Ctx) -> Vec<Element> {
+    let is_drbddisk = |e: &Element| {
+        e.name == "primitive"
+            && e.get("class") == Some("heartbeat")
+            && matches!(e.get("type"), Some("drbddisk" | "drbdupper"))
+    };
+    let drbd_name = |e: &Element| -> Option<String> {
+        e.children.iter().find_map(|n| match n {
+            Node::Element(set) if set.name == "instance_attributes" => {
+                set.children.iter().find_map(|n| match n {
+                    Node::Element(nv) if nv.get("name") == Some("1") => {
+                        nv.get("value").map(str::to_string)
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+    };
+    let mut clones: Vec<String> = Vec::new();
+    let mut constraints = Vec::new();
+    let mut new_children = Vec::new();
+    for n in std::mem::take(&mut resources.children) {
+        let Node::Element(mut e) = n else {
+            new_children.push(n);
+            continue;
+        };
+        let mut found: Vec<(String, String)> = Vec::new();
+        if is_drbddisk(&e) {
+            found.push((
+                e.get("id").unwrap_or_default().into(),
+                drbd_name(&e).unwrap_or_else(|| "all".into()),
+            ));
+        } else if e.name == "group" {
+            let mut kept = Vec::new();
+            for c in std::mem::take(&mut e.children) {
+                match c {
+                    Node::Element(p) if is_drbddisk(&p) => found.push((
+                        p.get("id").unwrap_or_default().into(),
+                        drbd_name(&p).unwrap_or_else(|| "all".into()),
+                    )),
+                    other => kept.push(other),
+                }
+            }
+            e.children = kept;
+        }
+        let group = (e.name == "group").then(|| e.get("id").unwrap_or_default().to_string());
+        for (old_id, res) in found {
+            if res == "all" {
+                ctx.warnings.push(format!(
+                    "{old_id}: drbddisk for every DRBD resource: make one promotable drbd clone per resource by hand"
+                ));
+                continue;
+            }
+            let id = format!("drbd_{}", crate::model::sanitize_id(&res));
+            let clone_id = format!("{id}-clone");
+            ctx.warnings.push(format!(
+                "{old_id}: heartbeat-class drbddisk {res} became the promotable clone {clone_id} (ocf:{provider}:drbd); the group now starts after the promotion"
+            ));
+            if !clones.contains(&clone_id) {
+                clones.push(clone_id.clone());
+                let meta = [
+                    ("promotable", "true"),
+                    ("promoted-max", "1"),
+                    ("promoted-node-max", "1"),
+                    ("clone-max", "2"),
+                    ("clone-node-max", "1"),
+                    ("notify", "true"),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string()));
+                let mut prim = Element::new(
+                    "primitive",
+                    vec![
+                        ("id".into(), id.clone()),
+                        ("class".into(), "ocf".into()),
+                        ("provider".into(), provider.into()),
+                        ("type".into(), "drbd".into()),
+                    ],
+                );
+                prim.children.push(Node::Element(nvset(
+                    "instance_attributes",
+                    &format!("{id}-instance_attributes"),
+                    &[("drbd_resource".into(), res.clone())],
+                )));
+                let mut ops = Element::new("operations", vec![]);
+                for (name, interval, timeout, role) in [
+                    ("monitor", "29s", "20s", Some("Promoted")),
+                    ("monitor", "31s", "20s", Some("Unpromoted")),
+                    ("start", "0s", "240s", None),
+                    ("promote", "0s", "90s", None),
+                    ("demote", "0s", "90s", None),
+                    ("notify", "0s", "90s", None),
+                    ("stop", "0s", "100s", None),
+                ] {
+                    let mut a = vec![
+                        ("id".to_string(), format!("{id}-{name}-interval-{interval}")),
+                        ("name".to_string(), name.to_string()),
+                        ("interval".to_string(), interval.to_string()),
+                    ];
+                    if let Some(r) = role {
+                        a.push(("role".into(), r.into()));
+                    }
+                    a.push(("timeout".into(), timeout.into()));
+                    ops.children.push(Node::Element(Element::new("op", a)));
+                }
+                prim.children.push(Node::Element(ops));
+                let mut clone = Element::new("clone", vec![("id".into(), clone_id.clone())]);
+                clone.children.push(Node::Element(nvset(
+                    "meta_attributes",
+                    &format!("{clone_id}-meta_attributes"),
+                    &meta,
+                )));
+                clone.children.push(Node::Element(prim));
+                new_children.push(Node::Element(clone));
+            }
+            if let Some(g) = &group {
+                constraints.push(Element::new(
+                    "rsc_colocation",
+                    vec![
+                        ("id".into(), format!("colocation-{g}-{clone_id}-INFINITY")),
+                        ("rsc".into(), g.clone()),
+                        ("with-rsc".into(), clone_id.clone()),
+                        ("with-rsc-role".into(), "Promoted".into()),
+                        ("score".into(), "INFINITY".into()),
+                    ],
+                ));
+                constraints.push(Element::new(
+                    "rsc_order",
+                    vec![
+                        ("id".into(), format!("order-{clone_id}-{g}-mandatory")),
+                        ("first".into(), clone_id.clone()),
+                        ("first-action".into(), "promote".into()),
+                        ("then".into(), g.clone()),
+                        ("then-action".into(), "start".into()),
+                        ("kind".into(), "Mandatory".into()),
+                    ],
+                ));
+            }
+        }
+        new_children.push(Node::Element(e));
+    }
+    resources.children = new_children;
+    constraints
+}
+
 fn fix_constraint(c: &mut Element, ctx: &mut Ctx) {
     match c.name.as_str() {
         "rsc_order" if c.get("from").is_some() => {
@@ -420,7 +568,12 @@ fn fix_constraint(c: &mut Element, ctx: &mut Ctx) {
 }
 
 /// Rewrites an old cib.xml; returns the new XML and what the user must know.
-pub fn upgrade(file: &str, text: &str, schema: &str) -> Result<(String, Vec<String>), Error> {
+pub fn upgrade(
+    file: &str,
+    text: &str,
+    schema: &str,
+    drbd_provider: &str,
+) -> Result<(String, Vec<String>), Error> {
     let mut root = parse(file, text)?;
     unwrap_attributes(&mut root);
     let mut ctx = Ctx {
@@ -440,6 +593,7 @@ pub fn upgrade(file: &str, text: &str, schema: &str) -> Result<(String, Vec<Stri
         return Err(bad(file, "no <configuration> element".into()));
     };
     let mut node_no = 0;
+    let mut drbd_constraints = Vec::new();
     for sect in conf.elements_mut() {
         match sect.name.as_str() {
             "crm_config" => fix_crm_config(sect, &mut ctx),
@@ -453,6 +607,7 @@ pub fn upgrade(file: &str, text: &str, schema: &str) -> Result<(String, Vec<Stri
                 }
             }
             "resources" => {
+                drbd_constraints = drbddisk_to_clones(sect, drbd_provider, &mut ctx);
                 for r in sect.elements_mut() {
                     fix_resource(r, &mut ctx);
                 }
@@ -463,6 +618,16 @@ pub fn upgrade(file: &str, text: &str, schema: &str) -> Result<(String, Vec<Stri
                 }
             }
             _ => {}
+        }
+    }
+    if !drbd_constraints.is_empty() {
+        if conf.child_mut("constraints").is_none() {
+            conf.children
+                .push(Node::Element(Element::new("constraints", vec![])));
+        }
+        if let Some(c) = conf.child_mut("constraints") {
+            c.children
+                .extend(drbd_constraints.into_iter().map(Node::Element));
         }
     }
     if node_no > 0 {
@@ -537,7 +702,7 @@ mod tests {
  </configuration>
  <status><node_state id="x"/></status>
 </cib>"#;
-        let (xml, warnings) = upgrade("old.xml", old, "pacemaker-3.9").unwrap();
+        let (xml, warnings) = upgrade("old.xml", old, "pacemaker-3.9", "shimai").unwrap();
         assert!(
             xml.contains(r#"<cib validate-with="pacemaker-3.9" admin_epoch="0" epoch="3""#),
             "{xml}"
@@ -565,9 +730,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(upgrade("f", "<cib><x></cib>", "pacemaker-3.9").is_err());
-        assert!(upgrade("f", "<notcib/>", "pacemaker-3.9").is_err());
-        assert!(upgrade("f", "", "pacemaker-3.9").is_err());
-        assert!(upgrade("f", "<cib/>", "pacemaker-3.9").is_err());
+        assert!(upgrade("f", "<cib><x></cib>", "pacemaker-3.9", "shimai").is_err());
+        assert!(upgrade("f", "<notcib/>", "pacemaker-3.9", "shimai").is_err());
+        assert!(upgrade("f", "", "pacemaker-3.9", "shimai").is_err());
+        assert!(upgrade("f", "<cib/>", "pacemaker-3.9", "shimai").is_err());
     }
 }

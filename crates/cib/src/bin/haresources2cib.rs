@@ -173,7 +173,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     if let Some(old) = &cli.upgrade_cib {
         let text = read(old)?;
         let name = old.display().to_string();
-        let (new, warnings) = upgrade::upgrade(&name, &text, &schema(cli))
+        let provider = match cli.drbd_provider {
+            DrbdProvider::Shimai => "shimai",
+            DrbdProvider::Linbit => "linbit",
+        };
+        let (new, warnings) = upgrade::upgrade(&name, &text, &schema(cli), provider)
             .map_err(|e| Failure(e.exit_code() as u8, e.into()))?;
         warnings.iter().for_each(|w| warn(w));
         match &cli.output {
