@@ -16,7 +16,10 @@ pub struct MdFlags(u32);
 impl MdFlags {
     /// The disk held consistent data when last written (disk > Inconsistent).
     pub const CONSISTENT: MdFlags = MdFlags(1 << 0);
-    /// This node was Primary (or its Primary peer had no good disk).
+    /// This node is Primary (or its Primary peer has no good disk). Set
+    /// while Primary and cleared by a clean demotion or `down`, so finding
+    /// it at attach means the Primary crashed; attach then records
+    /// [`CRASHED_PRIMARY`](Self::CRASHED_PRIMARY) until the next resync.
     pub const PRIMARY_IND: MdFlags = MdFlags(1 << 1);
     /// The node was connected to its peer.
     pub const CONNECTED_IND: MdFlags = MdFlags(1 << 2);

@@ -118,13 +118,15 @@ impl<IO: BlockIo> MetaDevice<IO> {
     /// The newest valid copy; a copy from a newer format version wins over
     /// any valid one (going back to older state silently would be worse
     /// than refusing).
-    fn newest_superblock(&self, placement: Placement) -> Result<Superblock> {
+    /// Also returns which slot it is in: the next write goes to the other.
+    fn newest_superblock(&self, placement: Placement) -> Result<(Superblock, usize)> {
         let [a, b] = self.read_superblocks(placement)?;
         match (a, b) {
             (Err(e @ MetaError::UnsupportedVersion { .. }), _)
             | (_, Err(e @ MetaError::UnsupportedVersion { .. })) => Err(e),
-            (Ok(a), Ok(b)) => Ok(if b.seq > a.seq { b } else { a }),
-            (Ok(sb), Err(_)) | (Err(_), Ok(sb)) => Ok(sb),
+            (Ok(a), Ok(b)) => Ok(if b.seq > a.seq { (b, 1) } else { (a, 0) }),
+            (Ok(sb), Err(_)) => Ok((sb, 0)),
+            (Err(_), Ok(sb)) => Ok((sb, 1)),
             (Err(MetaError::BadMagic { .. }), Err(MetaError::BadMagic { .. })) => {
                 Err(MetaError::NoMetadata {
                     device: self.path.clone(),
@@ -150,7 +152,7 @@ pub enum Detected {
 /// Looks for metadata at `placement` on `dev` (only I/O errors are errors).
 pub fn detect<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result<Detected> {
     match dev.newest_superblock(placement) {
-        Ok(sb) => Ok(Detected::Present(sb)),
+        Ok((sb, _)) => Ok(Detected::Present(sb)),
         Err(MetaError::NoMetadata { .. }) => Ok(Detected::Absent),
         Err(e @ MetaError::Io { .. }) => Err(e),
         Err(e) => Ok(Detected::Damaged(e)),
@@ -162,6 +164,9 @@ pub fn detect<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result
 pub struct Metadata<IO> {
     dev: MetaDevice<IO>,
     sb: Superblock,
+    /// The slot holding `sb`: never overwritten, so a torn write can only
+    /// damage the older copy.
+    sb_slot: usize,
     bitmap: Bitmap,
     al: ActivityLog,
 }
@@ -220,9 +225,10 @@ pub fn create<IO: BlockIo>(
     }
     dev.flush()?;
     let sb = Superblock::fresh(layout, device_uuid);
-    dev.write(layout.sb_offsets[slot_of(sb.seq)], &sb.encode())?;
+    dev.write(layout.sb_offsets[0], &sb.encode())?;
     dev.flush()?;
     Ok(Metadata {
+        sb_slot: 0,
         bitmap: Bitmap::new(sb.data_size),
         al: ActivityLog::new(layout.al_extents, layout.al_blocks),
         sb,
@@ -233,7 +239,7 @@ pub fn create<IO: BlockIo>(
 /// Loads the metadata at `placement`: the newest valid superblock copy,
 /// the bitmap, and the activity log replayed from its ring.
 pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Metadata<IO>> {
-    let sb = dev.newest_superblock(placement)?;
+    let (sb, sb_slot) = dev.newest_superblock(placement)?;
     if sb.layout.placement != placement {
         return Err(MetaError::WrongPlacement {
             device: dev.path.clone(),
@@ -274,13 +280,10 @@ pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Me
     Ok(Metadata {
         dev,
         sb,
+        sb_slot,
         bitmap,
         al,
     })
-}
-
-fn slot_of(seq: u64) -> usize {
-    (seq % SB_SLOTS as u64) as usize
 }
 
 /// The activity-log extent that holds byte `offset` of the data.
@@ -327,10 +330,11 @@ impl<IO: BlockIo> Metadata<IO> {
                 ),
             });
         }
-        self.dev
-            .write(sb.layout.sb_offsets[slot_of(sb.seq)], &sb.encode())?;
+        let slot = 1 - self.sb_slot;
+        self.dev.write(sb.layout.sb_offsets[slot], &sb.encode())?;
         self.dev.flush()?;
         self.sb = sb;
+        self.sb_slot = slot;
         Ok(())
     }
 
@@ -351,21 +355,7 @@ impl<IO: BlockIo> Metadata<IO> {
     /// Writes the bitmap blocks that hold words `words` (indices into
     /// [`Bitmap::words`]); words past the end are ignored.
     pub fn write_bitmap_words(&mut self, words: Range<usize>) -> Result<()> {
-        let all = self.bitmap.words();
-        let words = words.start.min(all.len())..words.end.min(all.len());
-        let blocks = blocks_for_words(words);
-        if blocks.is_empty() {
-            return Ok(());
-        }
-        let mut buf = Vec::with_capacity(blocks.len() * BLOCK as usize);
-        for b in blocks.clone() {
-            let start = b * BM_WORDS_PER_BLOCK;
-            let end = (start + BM_WORDS_PER_BLOCK).min(all.len());
-            buf.extend_from_slice(&encode_bitmap_block(&all[start..end]));
-        }
-        let off = self.sb.layout.bm_offset + blocks.start as u64 * BLOCK;
-        self.dev.write(off, &buf)?;
-        self.dev.flush()
+        self.write_bitmap_blocks(blocks_for_words(words))
     }
 
     /// Writes the whole bitmap.
@@ -373,11 +363,75 @@ impl<IO: BlockIo> Metadata<IO> {
         self.write_bitmap_words(0..self.bitmap.words().len())
     }
 
+    /// Writes the bitmap blocks of the given activity-log extents, one
+    /// write per run of adjacent blocks and one flush for all.
+    fn write_extents_bitmap(&mut self, extents: &[u32]) -> Result<()> {
+        let mut blocks: Vec<usize> = extents
+            .iter()
+            .flat_map(|e| blocks_for_words(Self::extent_words(*e)))
+            .collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for b in blocks {
+            match runs.last_mut() {
+                Some(r) if r.end == b => r.end += 1,
+                _ => runs.push(b..b + 1),
+            }
+        }
+        for r in runs {
+            self.write_bitmap_run(r)?;
+        }
+        self.dev.flush()
+    }
+
+    fn write_bitmap_blocks(&mut self, blocks: Range<usize>) -> Result<()> {
+        self.write_bitmap_run(blocks)?;
+        self.dev.flush()
+    }
+
+    /// Writes blocks `blocks` (clamped to the bitmap) in writes of at most
+    /// 1 MiB, without flushing.
+    fn write_bitmap_run(&mut self, blocks: Range<usize>) -> Result<()> {
+        const PER_WRITE: usize = 256;
+        let all = self.bitmap.words();
+        let last = all.len().div_ceil(BM_WORDS_PER_BLOCK);
+        let blocks = blocks.start.min(last)..blocks.end.min(last);
+        let mut first = blocks.start;
+        while first < blocks.end {
+            let end = (first + PER_WRITE).min(blocks.end);
+            let mut buf = Vec::with_capacity((end - first) * BLOCK as usize);
+            for b in first..end {
+                let start = b * BM_WORDS_PER_BLOCK;
+                let stop = (start + BM_WORDS_PER_BLOCK).min(all.len());
+                buf.extend_from_slice(&encode_bitmap_block(&all[start..stop]));
+            }
+            let off = self.sb.layout.bm_offset + first as u64 * BLOCK;
+            self.dev.write(off, &buf)?;
+            first = end;
+        }
+        Ok(())
+    }
+
     /// The bitmap words that cover `extent`.
     fn extent_words(extent: u32) -> Range<usize> {
         let words_per_extent = (AL_EXTENT_SIZE / BM_BLOCK_SIZE / 64) as usize;
         let start = extent as usize * words_per_extent;
         start..start + words_per_extent
+    }
+
+    /// Refuses a data device smaller than the size agreed with the peer
+    /// (external metadata: the data device is not the metadata device).
+    pub fn check_data_device(&self, device: &str, size: u64) -> Result<()> {
+        if size < self.sb.data_size {
+            return Err(MetaError::DeviceTooSmall {
+                device: device.to_string(),
+                size,
+                needed: self.sb.data_size,
+                reason: "the size the metadata records as agreed with the peer",
+            });
+        }
+        Ok(())
     }
 
     pub fn activity_log(&self) -> &ActivityLog {
@@ -428,11 +482,12 @@ impl<IO: BlockIo> Metadata<IO> {
             self.bitmap.set_all();
             self.write_bitmap()?;
         } else if st.replay_al {
-            for e in self.al.hot_extents() {
+            let hot = self.al.hot_extents();
+            for e in &hot {
                 self.bitmap
-                    .set_range(u64::from(e) * AL_EXTENT_SIZE, AL_EXTENT_SIZE);
-                self.write_bitmap_words(Self::extent_words(e))?;
+                    .set_range(u64::from(*e) * AL_EXTENT_SIZE, AL_EXTENT_SIZE);
             }
+            self.write_extents_bitmap(&hot)?;
         }
         self.update_superblock(|sb| {
             sb.flags.remove(MdFlags::FULL_SYNC | MdFlags::AL_CLEAN);

@@ -22,6 +22,15 @@ fn external(disk_size: usize) -> (MemDisk, Layout) {
     (MemDisk::new(disk_size), layout)
 }
 
+/// The offset of the superblock copy holding `seq`, and of the other one.
+fn copies(disk: &MemDisk, layout: &Layout, seq: u64) -> (usize, usize) {
+    let [a, b] = layout.sb_offsets.map(|o| o as usize);
+    match Superblock::decode(&disk.bytes(a, SB_SIZE)) {
+        Ok(sb) if sb.seq == seq => (a, b),
+        _ => (b, a),
+    }
+}
+
 fn image(disk: &MemDisk) -> MemDisk {
     let n = disk.size().unwrap() as usize;
     MemDisk::from_bytes(disk.bytes(0, n))
@@ -113,7 +122,7 @@ fn torn_superblock_writes_fall_back_to_the_previous_copy() {
         new.seq += 1;
         new.gi.new_current(0x3000);
         new.flags.insert(MdFlags::PRIMARY_IND);
-        let target = layout.sb_offsets[(new.seq % 2) as usize] as usize;
+        let (_, target) = copies(&base, &layout, old.seq);
         let before = base.bytes(target, SB_SIZE);
         for keep in 0..=SB_SIZE {
             let disk = image(&base);
@@ -161,8 +170,7 @@ fn damaged_copies() {
     let mut md = create(dev(&disk), layout, 9).unwrap();
     md.update_superblock(|sb| sb.gi.current = 0x10).unwrap();
     let newest = md.superblock().clone();
-    let [a, b] = layout.sb_offsets.map(|o| o as usize);
-    let (new_at, old_at) = if newest.seq % 2 == 0 { (a, b) } else { (b, a) };
+    let (new_at, old_at) = copies(&disk, &layout, newest.seq);
 
     // Garbage in the older copy: the newest still opens.
     disk.poke(old_at + 30, &[0xff; 4]);
@@ -183,7 +191,7 @@ fn damaged_copies() {
     // A copy from a newer format wins over a valid older one: refuse.
     let (disk, layout) = external(128 << 10);
     let md = create(dev(&disk), layout, 9).unwrap();
-    let other = layout.sb_offsets[((md.superblock().seq + 1) % 2) as usize] as usize;
+    let (_, other) = copies(&disk, &layout, md.superblock().seq);
     let mut b = md.superblock().encode();
     b[8] = 2;
     disk.poke(other, &b);
@@ -265,6 +273,26 @@ fn evicted_extents_bits_reach_the_disk_first() {
     let md = open(dev(&disk), Placement::External).unwrap();
     assert_eq!(md.activity_log().hot_extents(), vec![6]);
     assert_eq!(md.bitmap().count(), 1);
+}
+
+#[test]
+fn attach_writes_the_log_extents_in_few_writes() {
+    let (disk, layout) = external(1 << 20);
+    let mut md = create(dev(&disk), layout, 1).unwrap();
+    // 40 adjacent extents (5 bitmap blocks) and one far away.
+    let hot: Vec<u32> = (0..40).chain([200]).collect();
+    md.al_begin_transaction(&hot, &[]).unwrap();
+    drop(md);
+    let mut md = open(dev(&disk), Placement::External).unwrap();
+    let (w0, f0) = disk.counts();
+    md.attach(false).unwrap();
+    let (w1, f1) = disk.counts();
+    // Two bitmap runs and the superblock; one flush each for bitmap and superblock.
+    assert_eq!((w1 - w0, f1 - f0), (3, 2));
+    assert_eq!(md.bitmap().count(), 41 * (AL_EXTENT_SIZE / 4096));
+    md.check_data_device("/dev/data", GIB).unwrap();
+    let e = md.check_data_device("/dev/data", GIB - 4096).unwrap_err();
+    assert!(e.to_string().starts_with("/dev/data is too small"), "{e}");
 }
 
 #[test]
@@ -363,6 +391,42 @@ proptest! {
         prop_assert_eq!(back.bitmap(), md.bitmap());
         let expect = bits.iter().filter(|b| !clear.contains(b)).collect::<std::collections::BTreeSet<_>>();
         prop_assert_eq!(back.bitmap().count(), expect.len() as u64);
+    }
+
+    /// The bitmap laws across a restart: what is persisted is reloaded;
+    /// merging the peer's bitmap gives the union; a resync that clears
+    /// every set bit leaves a count of 0, which is persisted too.
+    #[test]
+    fn bitmap_laws(mine in prop::collection::btree_set(0u64..(GIB / 4096), 0..100),
+                   peer in prop::collection::btree_set(0u64..(GIB / 4096), 0..100)) {
+        let (disk, layout) = external(1 << 20);
+        let mut md = create(dev(&disk), layout, 1).unwrap();
+        for b in &mine {
+            prop_assert!(md.bitmap_mut().set(*b));
+        }
+        md.write_bitmap().unwrap();
+        let mut back = open(dev(&disk), Placement::External).unwrap();
+        prop_assert_eq!(back.bitmap().count(), mine.len() as u64);
+        let mut theirs = shimai_replication::Bitmap::new(GIB);
+        for b in &peer {
+            theirs.set(*b);
+        }
+        back.bitmap_mut().merge(&theirs);
+        let union: std::collections::BTreeSet<u64> = mine.union(&peer).copied().collect();
+        prop_assert_eq!(back.bitmap().count(), union.len() as u64);
+        for b in &union {
+            prop_assert!(back.bitmap().get(*b));
+        }
+        // Resync: clear each out-of-sync block as it is copied.
+        let mut at = 0;
+        while let Some(b) = back.bitmap().next_set(at) {
+            back.bitmap_mut().clear(b);
+            at = b + 1;
+        }
+        prop_assert_eq!(back.bitmap().count(), 0);
+        back.write_bitmap().unwrap();
+        let again = open(dev(&disk), Placement::External).unwrap();
+        prop_assert_eq!(again.bitmap().count(), 0);
     }
 
     #[test]
