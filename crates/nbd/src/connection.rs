@@ -1,0 +1,660 @@
+//! One NBD connection as a sans-IO state machine.
+//!
+//! The [`Connection`] owns the bytes in both directions but never touches a
+//! socket: the caller feeds it what it read ([`Connection::receive`] or
+//! [`Connection::read_from`]), takes [`Event`]s out of it, performs the
+//! requests however it likes (synchronously, on worker threads, after the
+//! peer acknowledged them) and hands back a [`Completion`] for each, in any
+//! order. Replies to be sent accumulate in an output buffer the caller
+//! drains ([`Connection::output`], [`Connection::consume_output`]).
+//!
+//! The handshake is answered entirely inside: it only needs the export list.
+//! Requests that cannot be served (bad flags, out of range, read-only) are
+//! answered inside too, with the NBD error, so the caller only ever sees
+//! requests it may execute.
+
+use std::io::{self, Read, Write};
+
+use crate::error::{NbdErrno, NbdError};
+use crate::export::ExportInfo;
+use crate::handshake::{
+    option_name, ClientFlags, ClientOption, ExportNameReply, InfoItem, InfoRequest, OptionHeader,
+    OptionReply, RepError, ReplyBody, ServerGreeting,
+};
+use crate::transmission::{CommandKind, RequestHeader, SimpleReply};
+use crate::wire::{cflag, info, opt, MAX_STRING};
+
+/// Largest option data the server buffers: an `NBD_OPT_GO` with the
+/// longest legal name and every information type fits many times over.
+/// Longer options are skipped as they arrive and refused with
+/// `NBD_REP_ERR_TOO_BIG`.
+pub const MAX_OPTION_DATA: u32 = 4 * MAX_STRING as u32;
+
+/// How much to ask the socket for at once when no large payload is pending.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What the caller must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake chose `exports[export]`; requests follow.
+    Ready {
+        /// Index into the export list given to [`Connection::new`].
+        export: usize,
+    },
+    /// A valid request to execute and then [`Connection::complete`].
+    Request(Request),
+    /// The client ended the session (`NBD_OPT_ABORT` or `NBD_CMD_DISC`):
+    /// finish what is in flight, send the output, then close.
+    Disconnect,
+}
+
+/// A request that passed [`RequestHeader::check`] for the chosen export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Echoed in the completion.
+    pub cookie: u64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// The operations a backend performs. Offsets and lengths are within the
+/// export and aligned to its minimum block size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Read `length` bytes; complete with exactly that many.
+    Read {
+        /// Byte offset.
+        offset: u64,
+        /// Byte count.
+        length: u32,
+    },
+    /// Write `data`; with `fua`, complete only once it is durable.
+    Write {
+        /// Byte offset.
+        offset: u64,
+        /// The payload.
+        data: Vec<u8>,
+        /// Force unit access.
+        fua: bool,
+    },
+    /// Make every write completed so far durable before completing.
+    Flush,
+    /// The range is no longer needed (a hint; may be ignored).
+    Trim {
+        /// Byte offset.
+        offset: u64,
+        /// Byte count.
+        length: u32,
+        /// Force unit access.
+        fua: bool,
+    },
+    /// The range must read back as zeroes; with `no_hole`, stay allocated.
+    WriteZeroes {
+        /// Byte offset.
+        offset: u64,
+        /// Byte count.
+        length: u32,
+        /// Do not deallocate.
+        no_hole: bool,
+        /// Force unit access.
+        fua: bool,
+    },
+    /// The client will access the range soon (a hint).
+    Cache {
+        /// Byte offset.
+        offset: u64,
+        /// Byte count.
+        length: u32,
+    },
+}
+
+/// The outcome of a request, handed back to [`Connection::complete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The request's cookie.
+    pub cookie: u64,
+    /// Read data (empty for other commands) or the NBD error.
+    pub result: Result<Vec<u8>, NbdErrno>,
+}
+
+impl Completion {
+    /// Success without data (everything but reads).
+    pub fn ok(cookie: u64) -> Completion {
+        Completion {
+            cookie,
+            result: Ok(Vec::new()),
+        }
+    }
+    /// A successful read.
+    pub fn data(cookie: u64, data: Vec<u8>) -> Completion {
+        Completion {
+            cookie,
+            result: Ok(data),
+        }
+    }
+    /// A failure.
+    pub fn error(cookie: u64, errno: NbdErrno) -> Completion {
+        Completion {
+            cookie,
+            result: Err(errno),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    ClientFlags,
+    Options,
+    Transmission(ExportInfo),
+    /// Aborted, disconnected or failed: input is ignored.
+    Closed,
+}
+
+/// Input being dropped as it arrives (an oversized option or write
+/// payload), and the reply to queue once it is gone.
+#[derive(Debug)]
+struct Skip {
+    remaining: u64,
+    then: Pending,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Option(OptionReply),
+    Reply(SimpleReply),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    cookie: u64,
+    read_len: Option<u32>,
+}
+
+/// The server side of one NBD connection. See the module documentation.
+#[derive(Debug)]
+pub struct Connection {
+    exports: Vec<ExportInfo>,
+    phase: Phase,
+    no_zeroes: bool,
+    shutting_down: bool,
+    input: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    /// Total bytes the message at `in_start` needs, when known.
+    need: usize,
+    skip: Option<Skip>,
+    output: Vec<u8>,
+    out_start: usize,
+    in_flight: Vec<InFlight>,
+}
+
+impl Connection {
+    /// A connection offering `exports` (the first is the default export,
+    /// selected by an empty name). The greeting is already in the output.
+    pub fn new(exports: Vec<ExportInfo>) -> Connection {
+        let mut output = Vec::new();
+        ServerGreeting::ours().encode(&mut output);
+        Connection {
+            exports,
+            phase: Phase::ClientFlags,
+            no_zeroes: false,
+            shutting_down: false,
+            input: Vec::new(),
+            in_start: 0,
+            in_end: 0,
+            need: 0,
+            skip: None,
+            output,
+            out_start: 0,
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// Appends bytes received from the client.
+    pub fn receive(&mut self, data: &[u8]) {
+        self.spare(data.len())[..data.len()].copy_from_slice(data);
+        self.in_end += data.len();
+    }
+
+    /// Reads once from `r` straight into the input buffer, sized so a
+    /// whole pending write payload fits. Returns the bytes read (0 = EOF).
+    pub fn read_from<R: Read + ?Sized>(&mut self, r: &mut R) -> io::Result<usize> {
+        let buffered = self.in_end - self.in_start;
+        let want = READ_CHUNK.max(self.need.saturating_sub(buffered));
+        let n = r.read(self.spare(want))?;
+        self.in_end += n;
+        Ok(n)
+    }
+
+    /// Makes room for `want` more input bytes and returns that room.
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.in_start == self.in_end {
+            self.in_start = 0;
+            self.in_end = 0;
+        }
+        if self.input.len() - self.in_end < want {
+            self.input.copy_within(self.in_start..self.in_end, 0);
+            self.in_end -= self.in_start;
+            self.in_start = 0;
+            if self.input.len() - self.in_end < want {
+                self.input.resize(self.in_end + want, 0);
+            }
+        }
+        &mut self.input[self.in_end..]
+    }
+
+    /// The next thing for the caller to do, or `None` until more input
+    /// arrives. An `Err` means the client broke the protocol in a way that
+    /// requires closing the connection (after sending the output).
+    pub fn next_event(&mut self) -> Result<Option<Event>, NbdError> {
+        let r = self.advance();
+        if r.is_err() {
+            self.phase = Phase::Closed;
+        }
+        r
+    }
+
+    fn advance(&mut self) -> Result<Option<Event>, NbdError> {
+        loop {
+            if let Some(skip) = &mut self.skip {
+                let n = skip.remaining.min((self.in_end - self.in_start) as u64);
+                self.in_start += n as usize;
+                skip.remaining -= n;
+                if skip.remaining > 0 {
+                    return Ok(None);
+                }
+                match self.skip.take().map(|s| s.then) {
+                    Some(Pending::Option(r)) => r.encode(&mut self.output),
+                    Some(Pending::Reply(r)) => r.encode(&mut self.output),
+                    None => {}
+                }
+            }
+            let buf = &self.input[self.in_start..self.in_end];
+            match &self.phase {
+                Phase::Closed => {
+                    self.in_start = self.in_end;
+                    return Ok(None);
+                }
+                Phase::ClientFlags => {
+                    let Some((flags, n)) = ClientFlags::decode(buf)? else {
+                        return Ok(None);
+                    };
+                    self.in_start += n;
+                    flags.check(ServerGreeting::ours().flags)?;
+                    self.no_zeroes = flags.no_zeroes();
+                    self.phase = Phase::Options;
+                }
+                Phase::Options => {
+                    let Some((h, n)) = OptionHeader::decode(buf)? else {
+                        return Ok(None);
+                    };
+                    if h.length > MAX_OPTION_DATA {
+                        if h.option == opt::EXPORT_NAME {
+                            return Err(self.unknown_export(&format!("<{} bytes>", h.length)));
+                        }
+                        self.in_start += n;
+                        let message = format!(
+                            "{} data of {} bytes exceeds this server's limit of {MAX_OPTION_DATA}",
+                            option_name(h.option),
+                            h.length
+                        );
+                        self.skip = Some(Skip {
+                            remaining: h.length.into(),
+                            then: Pending::Option(error_reply(h.option, RepError::TooBig, message)),
+                        });
+                        continue;
+                    }
+                    let total = n + h.length as usize;
+                    let Some(data) = buf.get(n..total) else {
+                        self.need = total;
+                        return Ok(None);
+                    };
+                    let option = ClientOption::parse(h.option, data);
+                    self.in_start += total;
+                    self.need = 0;
+                    if let Some(event) = self.handle_option(option)? {
+                        return Ok(Some(event));
+                    }
+                }
+                Phase::Transmission(export) => {
+                    let Some((h, n)) = RequestHeader::decode(buf)? else {
+                        return Ok(None);
+                    };
+                    let payload = h.payload_len();
+                    if payload > export.block_size.max() {
+                        // Too large to buffer: let it stream past, then refuse.
+                        self.in_start += n;
+                        self.skip = Some(Skip {
+                            remaining: payload.into(),
+                            then: Pending::Reply(SimpleReply {
+                                cookie: h.cookie,
+                                error: Some(NbdErrno::Inval),
+                            }),
+                        });
+                        continue;
+                    }
+                    let total = n + payload as usize;
+                    if buf.len() < total {
+                        self.need = total;
+                        return Ok(None);
+                    }
+                    let checked = h.check(export);
+                    let data_at = self.in_start + n;
+                    self.in_start += total;
+                    self.need = 0;
+                    if let Err(errno) = checked.and_then(|()| self.refuse_if_shutting_down(&h)) {
+                        log::debug!("NBD request {:?} refused with {errno}", h);
+                        self.reply(h.cookie, Some(errno));
+                        continue;
+                    }
+                    if let Some(event) = self.accept_request(&h, data_at) {
+                        return Ok(Some(event));
+                    }
+                }
+            }
+        }
+    }
+
+    fn refuse_if_shutting_down(&self, h: &RequestHeader) -> Result<(), NbdErrno> {
+        if self.shutting_down && h.kind != CommandKind::Disc {
+            Err(NbdErrno::Shutdown)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn accept_request(&mut self, h: &RequestHeader, data_at: usize) -> Option<Event> {
+        let (offset, length, fua) = (h.offset, h.length, h.fua());
+        let command = match h.kind {
+            CommandKind::Disc => {
+                self.phase = Phase::Closed;
+                return Some(Event::Disconnect);
+            }
+            CommandKind::Read => Command::Read { offset, length },
+            CommandKind::Write => {
+                let data = self.input[data_at..data_at + length as usize].to_vec();
+                Command::Write { offset, data, fua }
+            }
+            CommandKind::Flush => Command::Flush,
+            CommandKind::Trim => Command::Trim {
+                offset,
+                length,
+                fua,
+            },
+            CommandKind::WriteZeroes => Command::WriteZeroes {
+                offset,
+                length,
+                no_hole: h.flags & cflag::NO_HOLE != 0,
+                fua,
+            },
+            CommandKind::Cache => Command::Cache { offset, length },
+            // check() refused these already; answering here keeps the
+            // function total should that ever change.
+            CommandKind::BlockStatus | CommandKind::Resize | CommandKind::Unknown(_) => {
+                self.reply(h.cookie, Some(NbdErrno::Inval));
+                return None;
+            }
+        };
+        let read_len = matches!(command, Command::Read { .. }).then_some(length);
+        self.in_flight.push(InFlight {
+            cookie: h.cookie,
+            read_len,
+        });
+        Some(Event::Request(Request {
+            cookie: h.cookie,
+            command,
+        }))
+    }
+
+    fn handle_option(&mut self, option: ClientOption) -> Result<Option<Event>, NbdError> {
+        let code = option.code();
+        if self.shutting_down && !matches!(option, ClientOption::Abort) {
+            if let ClientOption::ExportName { name } = &option {
+                return Err(self.unknown_export(name));
+            }
+            let msg = "the server is shutting down".to_string();
+            self.option_reply(error_reply(code, RepError::Shutdown, msg));
+            return Ok(None);
+        }
+        match option {
+            ClientOption::ExportName { name } => {
+                let Some(idx) = self.find_export(&name) else {
+                    return Err(self.unknown_export(&name));
+                };
+                let e = &self.exports[idx];
+                let reply = ExportNameReply {
+                    size: e.size,
+                    flags: e.flags().0,
+                };
+                reply.encode(self.no_zeroes, &mut self.output);
+                return Ok(Some(self.enter_transmission(idx)));
+            }
+            ClientOption::Abort => {
+                self.option_reply(OptionReply {
+                    option: code,
+                    body: ReplyBody::Ack,
+                });
+                self.phase = Phase::Closed;
+                return Ok(Some(Event::Disconnect));
+            }
+            ClientOption::List => {
+                for i in 0..self.exports.len() {
+                    let e = &self.exports[i];
+                    let body = ReplyBody::Server {
+                        name: e.name.clone(),
+                        description: e.description.clone(),
+                    };
+                    self.option_reply(OptionReply { option: code, body });
+                }
+                self.option_reply(OptionReply {
+                    option: code,
+                    body: ReplyBody::Ack,
+                });
+            }
+            ClientOption::Info(req) => {
+                self.describe(code, &req);
+            }
+            ClientOption::Go(req) => {
+                if let Some(idx) = self.describe(code, &req) {
+                    return Ok(Some(self.enter_transmission(idx)));
+                }
+            }
+            ClientOption::StructuredReply => {
+                let msg = "structured replies are not supported; this server sends simple replies";
+                self.option_reply(error_reply(code, RepError::Unsup, msg.into()));
+            }
+            ClientOption::Other { option, .. } => {
+                let msg = format!("{} ({option}) is not supported", option_name(option));
+                self.option_reply(error_reply(code, RepError::Unsup, msg));
+            }
+            ClientOption::Malformed { option, reason } => {
+                let msg = format!("{}: {reason}", option_name(option));
+                self.option_reply(error_reply(code, RepError::Invalid, msg));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Answers `NBD_OPT_INFO`/`NBD_OPT_GO`; returns the export on success.
+    fn describe(&mut self, code: u32, req: &InfoRequest) -> Option<usize> {
+        let Some(idx) = self.find_export(&req.name) else {
+            let msg = format!(
+                "no export named {:?}; this server exports: {}",
+                req.name,
+                self.export_names()
+            );
+            self.option_reply(error_reply(code, RepError::Unknown, msg));
+            return None;
+        };
+        let e = &self.exports[idx];
+        let mut items = vec![InfoItem::Export {
+            size: e.size,
+            flags: e.flags().0,
+        }];
+        if req.requests.contains(&info::NAME) {
+            items.push(InfoItem::Name(e.name.clone()));
+        }
+        if req.requests.contains(&info::DESCRIPTION) && !e.description.is_empty() {
+            items.push(InfoItem::Description(e.description.clone()));
+        }
+        // Sent even when not asked for: the protocol allows it, and it
+        // tells every client the maximum payload we buffer.
+        items.push(InfoItem::BlockSize {
+            min: e.block_size.min(),
+            preferred: e.block_size.preferred(),
+            max: e.block_size.max(),
+        });
+        for item in items {
+            self.option_reply(OptionReply {
+                option: code,
+                body: ReplyBody::Info(item),
+            });
+        }
+        self.option_reply(OptionReply {
+            option: code,
+            body: ReplyBody::Ack,
+        });
+        Some(idx)
+    }
+
+    fn enter_transmission(&mut self, idx: usize) -> Event {
+        let export = self.exports[idx].clone();
+        log::debug!("NBD client selected export {:?}", export.name);
+        self.phase = Phase::Transmission(export);
+        Event::Ready { export: idx }
+    }
+
+    fn find_export(&self, name: &str) -> Option<usize> {
+        if name.is_empty() && !self.exports.is_empty() {
+            return Some(0);
+        }
+        self.exports.iter().position(|e| e.name == name)
+    }
+
+    fn export_names(&self) -> String {
+        let names: Vec<String> = self
+            .exports
+            .iter()
+            .map(|e| format!("{:?}", e.name))
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    fn unknown_export(&self, name: &str) -> NbdError {
+        NbdError::UnknownExport {
+            name: name.into(),
+            available: self.export_names(),
+        }
+    }
+
+    fn option_reply(&mut self, reply: OptionReply) {
+        reply.encode(&mut self.output);
+    }
+
+    fn reply(&mut self, cookie: u64, error: Option<NbdErrno>) {
+        SimpleReply { cookie, error }.encode(&mut self.output);
+    }
+
+    /// Queues the reply for a request this connection handed out.
+    ///
+    /// A read completed with the wrong number of bytes is answered with
+    /// `NBD_EIO` (sending it would desynchronise the client) and reported
+    /// as [`NbdError::ReplyLength`]; data on a non-read completion is
+    /// ignored.
+    pub fn complete(&mut self, c: Completion) -> Result<(), NbdError> {
+        let Some(pos) = self.in_flight.iter().position(|f| f.cookie == c.cookie) else {
+            return Err(NbdError::UnknownCookie { cookie: c.cookie });
+        };
+        let f = self.in_flight.swap_remove(pos);
+        match (f.read_len, c.result) {
+            (_, Err(errno)) => self.reply(c.cookie, Some(errno)),
+            (Some(expected), Ok(data)) if data.len() != expected as usize => {
+                self.reply(c.cookie, Some(NbdErrno::Io));
+                return Err(NbdError::ReplyLength {
+                    cookie: c.cookie,
+                    expected,
+                    got: data.len(),
+                });
+            }
+            (Some(_), Ok(data)) => {
+                self.reply(c.cookie, None);
+                self.output.extend_from_slice(&data);
+            }
+            (None, Ok(_)) => self.reply(c.cookie, None),
+        }
+        Ok(())
+    }
+
+    /// Refuses every further option (`NBD_REP_ERR_SHUTDOWN`) and request
+    /// (`NBD_ESHUTDOWN`), as the protocol asks of a server going away;
+    /// requests in flight still complete normally.
+    pub fn shutdown(&mut self) {
+        self.shutting_down = true;
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn output(&self) -> &[u8] {
+        &self.output[self.out_start..]
+    }
+
+    /// Marks `n` bytes of [`Connection::output`] as sent.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out_start = (self.out_start + n).min(self.output.len());
+        if self.out_start == self.output.len() {
+            self.output.clear();
+            self.out_start = 0;
+        }
+    }
+
+    /// Writes all pending output to `w`.
+    pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        let r = w.write_all(self.output());
+        if r.is_ok() {
+            self.consume_output(usize::MAX);
+        }
+        r
+    }
+
+    /// Requests handed out and not yet completed.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The export chosen by the handshake, once in transmission.
+    pub fn export(&self) -> Option<&ExportInfo> {
+        match &self.phase {
+            Phase::Transmission(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True once the session is over (client left or protocol error),
+    /// nothing is in flight and all output is sent: close the socket.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Closed && self.in_flight.is_empty() && self.output().is_empty()
+    }
+
+    /// Bytes received of a message not yet complete (0 when the input ends
+    /// at a message boundary): nonzero at EOF means the client was cut off.
+    pub fn partial_input(&self) -> u64 {
+        if self.phase == Phase::Closed {
+            return 0;
+        }
+        let buffered = (self.in_end - self.in_start) as u64;
+        buffered + u64::from(self.skip.is_some())
+    }
+}
+
+fn error_reply(option: u32, kind: RepError, message: String) -> OptionReply {
+    OptionReply {
+        option,
+        body: ReplyBody::Error { kind, message },
+    }
+}
+
+#[cfg(test)]
+mod tests;
