@@ -511,3 +511,100 @@ pub fn drbd_ops() -> Vec<Op> {
         op("stop", "0s", "100s"),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haresources::parse_token;
+    use crate::NoHost;
+
+    fn agent(token: &str) -> Agent {
+        let place = Place::new("hr", 1);
+        let r = parse_token(&place, token).unwrap();
+        match map(&place, &r, &Options::default(), &NoHost).unwrap() {
+            Mapping::Primitive(a) => a,
+            other => panic!("{token}: {other:?}"),
+        }
+    }
+
+    fn shown(a: &Agent) -> String {
+        let class = match &a.class {
+            Class::Ocf(p) => format!("ocf:{p}"),
+            Class::Lsb => "lsb".into(),
+            Class::Systemd => "systemd".into(),
+            Class::Stonith => "stonith".into(),
+        };
+        let params: Vec<String> = a.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{class}:{} {}", a.kind, params.join(" "))
+    }
+
+    /// The R1 wrappers' positional arguments, one legacy token per row.
+    #[test]
+    fn legacy_argument_mapping() {
+        let table = [
+            ("IPaddr2::192.168.1.80/24/eth0/192.168.1.255", "ocf:shimai:IPaddr2 ip=192.168.1.80 cidr_netmask=24 nic=eth0 broadcast=192.168.1.255"),
+            ("IPaddr::10.0.0.5/8/10.255.255.255", "ocf:shimai:IPaddr2 ip=10.0.0.5 cidr_netmask=8 broadcast=10.255.255.255"),
+            ("10.0.0.5", "ocf:shimai:IPaddr2 ip=10.0.0.5"),
+            ("IPaddr2::10.0.0.5/24/eth0:web", "ocf:shimai:IPaddr2 ip=10.0.0.5 cidr_netmask=24 nic=eth0 iflabel=web"),
+            ("IPsrcaddr::10.0.0.5", "ocf:heartbeat:IPsrcaddr ipaddress=10.0.0.5"),
+            ("IPv6addr::2001:db8::5/64/eth0", "ocf:heartbeat:IPv6addr ipv6addr=2001:db8::5 cidr_netmask=64 nic=eth0"),
+            ("Filesystem::/dev/sdb1::/srv::xfs::noatime", "ocf:shimai:Filesystem device=/dev/sdb1 directory=/srv fstype=xfs options=noatime"),
+            ("LVM::vg0", "ocf:heartbeat:LVM-activate vgname=vg0 vg_access_mode=system_id"),
+            ("MailTo::root@x::failover", "ocf:heartbeat:MailTo email=root@x subject=failover"),
+            ("SendArp::10.0.0.5/eth0", "ocf:heartbeat:SendArp ip=10.0.0.5 nic=eth0"),
+            ("Delay", "ocf:heartbeat:Delay startdelay=10"),
+            ("Delay::3::4", "ocf:heartbeat:Delay startdelay=3 stopdelay=4"),
+            ("portblock::udp::53::unblock", "ocf:heartbeat:portblock protocol=udp portno=53 action=unblock"),
+            ("AudibleAlarm::a::b", "ocf:heartbeat:AudibleAlarm nodelist=a b"),
+            ("ServeRAID::1::2", "ocf:heartbeat:ServeRAID serveraid=1 mergegroup=2"),
+            ("WinPopup", "ocf:heartbeat:WinPopup hostfile=hosts"),
+            ("Xinetd::tftp", "ocf:heartbeat:Xinetd service=tftp"),
+            ("apache::/etc/httpd.conf", "ocf:heartbeat:apache configfile=/etc/httpd.conf"),
+            ("ICP::c0d0::/dev/x", "ocf:heartbeat:ICP driveid=c0d0 device=/dev/x"),
+            ("LinuxSCSI::0:0:1", "ocf:heartbeat:LinuxSCSI scsi=0:0:1"),
+            ("Raid1::/etc/raidtab::/dev/md0", "ocf:heartbeat:Raid1 raidconf=/etc/raidtab raiddev=/dev/md0"),
+            ("db2::db2inst1", "ocf:heartbeat:db2 instance=db2inst1"),
+            ("WAS::9080", "ocf:heartbeat:WAS port=9080"),
+            ("iSCSITarget::iqn.2024-01.x:t::10.0.0.5:3260", "ocf:shimai:iSCSITarget iqn=iqn.2024-01.x:t portals=10.0.0.5:3260"),
+            ("iSCSILogicalUnit::iqn.2024-01.x:t::1::/dev/drbd0", "ocf:shimai:iSCSILogicalUnit target_iqn=iqn.2024-01.x:t lun=1 path=/dev/drbd0"),
+            ("httpd", "systemd:httpd "),
+        ];
+        for (token, expected) in table {
+            assert_eq!(shown(&agent(token)), expected, "{token}");
+        }
+    }
+
+    #[test]
+    fn drbddisk_and_providers() {
+        let place = Place::new("hr", 1);
+        let opts = Options {
+            drbd_resources: vec!["a".into(), "b".into()],
+            provider: "heartbeat".into(),
+            ..Options::default()
+        };
+        let r = parse_token(&place, "drbddisk").unwrap();
+        assert_eq!(
+            map(&place, &r, &opts, &NoHost).unwrap(),
+            Mapping::Drbd {
+                resources: vec!["a".into(), "b".into()],
+                stacked: false
+            }
+        );
+        let r = parse_token(&place, "IPaddr2::10.0.0.1").unwrap();
+        let Mapping::Primitive(a) = map(&place, &r, &opts, &NoHost).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.class, Class::Ocf("heartbeat".into()));
+    }
+
+    #[test]
+    fn delay_timeouts_cover_the_delay() {
+        let a = agent("Delay::30::40");
+        let ops = ops_for(&a.class, &a.kind, &a.params, true);
+        assert!(ops.iter().any(|o| o.name == "start" && o.timeout == "50s"));
+        assert!(ops.iter().any(|o| o.name == "stop" && o.timeout == "60s"));
+        assert!(!ops_for(&a.class, &a.kind, &a.params, false)
+            .iter()
+            .any(|o| o.name == "monitor"));
+    }
+}

@@ -1,0 +1,278 @@
+//! haresources2cib's command line: what a user sees when an input is wrong,
+//! when an output exists, and when upgrading a Heartbeat 2 cib.xml.
+
+mod cib_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cib_support::*;
+use shimai_tests::{have_program, TempDir};
+
+fn h2c(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(shimai_tests::bin("haresources2cib"));
+    cmd.current_dir(dir)
+        .args(["--schema", SCHEMA, "--root"])
+        .arg(dir.join("root"))
+        .args(args);
+    shimai_tests::run(&mut cmd)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Each malformed input: exit 65, `file:line: what; what to do`, no output.
+#[test]
+fn bad_input_names_the_line_and_writes_nothing() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "host01 IPaddr2::10.0.0.1\nhost02 Filesystem::::/mnt\n",
+            "haresources:2: malformed resource",
+            "remove the doubled",
+        ),
+        (
+            "# c\nhost01 IPaddr2::10.0.0.300/24\n",
+            "haresources:2: invalid address",
+            "four numbers",
+        ),
+        (
+            "host01 IPaddr2::10.0.0.1/40/eth0\n",
+            "haresources:1: invalid address",
+            "prefix length",
+        ),
+        (
+            "host01 10.1.2.3/24/eth0/10.1.2.255/x\n",
+            "haresources:1: invalid address",
+            "more than four `/` fields",
+        ),
+        (
+            "host01 10.1.2.3/24/10.1.2.255/eth0\n",
+            "haresources:1: invalid address",
+            "nothing may",
+        ),
+        (
+            "host01 Filesystem::/dev/sdb1\n",
+            "haresources:1: `Filesystem::/dev/sdb1` needs at least 2 argument(s)",
+            "Filesystem::DEVICE::DIRECTORY",
+        ),
+        (
+            "host01 Filesystem::/dev/sdb1::/srv\n",
+            "haresources:1: `Filesystem::/dev/sdb1::/srv` has no filesystem type",
+            "--default-fstype",
+        ),
+        (
+            "host01 portblock::tcp::80\n",
+            "haresources:1: `portblock::tcp::80` needs at least 3",
+            "block|unblock",
+        ),
+        (
+            "host01 MailTo::a@b::s::extra\n",
+            "takes at most 2 argument(s)",
+            "MailTo::EMAIL[::SUBJECT]",
+        ),
+        (
+            "a 10.0.0.1 x\n\\\n\nb 10.0.0.1 y\n",
+            "haresources:4: resource `10.0.0.1` already starts the group of line 1",
+            "make them differ",
+        ),
+        (
+            "host01\n",
+            "haresources:1: line names node `host01` but no resource",
+            "list the node's resources",
+        ),
+        (
+            "host01 drbddisk\n",
+            "haresources:1: `drbddisk` without a resource",
+            "--drbd-resource",
+        ),
+        (
+            "# only comments\n\n",
+            "no resource group",
+            "haresources file",
+        ),
+    ];
+    for (text, what, fix) in cases {
+        let tmp = TempDir::new("cibbad");
+        std::fs::write(tmp.join("haresources"), text).unwrap();
+        let out = h2c(
+            tmp.path(),
+            &[
+                "-o",
+                "cib.xml",
+                "--corosync",
+                "corosync.conf",
+                "haresources",
+            ],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(65), "{text:?}: {err}");
+        assert!(
+            err.contains(what) && err.contains(fix),
+            "{text:?}: expected `{what}` and `{fix}` in:\n{err}"
+        );
+        assert!(
+            !tmp.join("cib.xml").exists() && !tmp.join("corosync.conf").exists(),
+            "{text:?}: wrote output"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn bad_ha_cf_names_the_line() {
+    let tmp = TempDir::new("cibhacf");
+    std::fs::write(tmp.join("haresources"), "host01 IPaddr2::10.0.0.1\n").unwrap();
+    std::fs::write(tmp.join("ha.cf"), "node host01 host02\ndeadtime 30s\n").unwrap();
+    let out = h2c(tmp.path(), &["-c", "ha.cf", "haresources"]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(
+        stderr(&out).contains("ha.cf:2: `deadtime 30s`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h2c(tmp.path(), &["-c", "missing.cf", "haresources"]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(
+        stderr(&out).contains("cannot read missing.cf"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn output_is_not_overwritten_without_force() {
+    let tmp = TempDir::new("cibforce");
+    std::fs::write(
+        tmp.join("haresources"),
+        "host01 IPaddr2::10.0.0.1/24/eth0\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.join("cib.xml"), "precious").unwrap();
+    let out = h2c(tmp.path(), &["-o", "cib.xml", "haresources"]);
+    assert_eq!(out.status.code(), Some(73));
+    assert!(
+        stderr(&out).contains("cib.xml exists; pass --force"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("cib.xml")).unwrap(),
+        "precious"
+    );
+    let out = h2c(tmp.path(), &["-o", "cib.xml", "--force", "haresources"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(tmp.join("cib.xml")).unwrap();
+    assert!(xml.contains(r#"name="cidr_netmask" value="24""#), "{xml}");
+}
+
+/// Without arguments the tool reads /etc/ha.d (under --root here), like
+/// the old tool, and finds authkeys beside ha.cf.
+#[test]
+fn defaults_read_etc_ha_d() {
+    let tmp = TempDir::new("cibdefaults");
+    let etc = tmp.join("root/etc/ha.d");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(tmp.join("root/etc/init.d")).unwrap();
+    std::fs::write(tmp.join("root/etc/init.d/httpd"), "#!/bin/sh\n").unwrap();
+    std::fs::write(
+        etc.join("haresources"),
+        "host01 192.168.1.80 httpd::-DSSL\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("ha.cf"),
+        "node host01 host02\nbcast eth1\nauto_failback off\n",
+    )
+    .unwrap();
+    std::fs::write(etc.join("authkeys"), "auth 1\n1 md5 secret\n").unwrap();
+    let out = h2c(tmp.path(), &["-f", "crm"]);
+    let crm = ok(&out, "haresources2cib -f crm");
+    assert!(crm.contains("primitive httpd_2 lsb:httpd"), "{crm}");
+    assert!(crm.contains("resource-stickiness=INFINITY"), "{crm}");
+    let err = stderr(&out);
+    assert!(err.contains("authkeys used md5"), "{err}");
+    assert!(err.contains("Heartbeat ran `httpd -DSSL start`"), "{err}");
+}
+
+#[test]
+fn help_explains_the_options() {
+    let out = shimai_tests::run(Command::new(shimai_tests::bin("haresources2cib")).arg("--help"));
+    let help = ok(&out, "--help");
+    for opt in [
+        "--stdout",
+        "--config",
+        "--no-ocf",
+        "--no-monitor",
+        "--format",
+        "--output",
+        "--force",
+        "--corosync",
+        "--provider",
+        "--drbd-provider",
+        "--default-fstype",
+        "--upgrade-cib",
+        "crm_verify",
+    ] {
+        assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
+    }
+}
+
+/// The Heartbeat 2 cib.xml of SCENARIOS.md 5 (with the admins' hand edits)
+/// comes out in the current schema, accepted by crm_verify, with its
+/// drbddisk turned into a promotable clone.
+#[test]
+fn heartbeat2_cib_is_upgraded() {
+    let dir = shimai_tests::workspace().join("cib-examples/upgrade-heartbeat2");
+    let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
+    let xml = ok(&out, "--upgrade-cib");
+    golden(&dir.join("cib.xml"), &xml);
+    golden(&dir.join("warnings.txt"), &stderr(&out));
+    assert!(!xml.contains("<attributes>") && !xml.contains(r#"class="heartbeat""#));
+    assert!(xml.contains(r#"with-rsc="drbd_r0-clone" with-rsc-role="Promoted""#));
+    assert!(xml.contains(r#"name="cidr_netmask" value="24""#));
+    if !have_program("heartbeat2_cib_is_upgraded", "crm_verify") {
+        return;
+    }
+    let tmp = TempDir::new("cibup");
+    std::fs::write(tmp.join("cib.xml"), &xml).unwrap();
+    let v = shimai_tests::run(
+        Command::new("crm_verify")
+            .arg("-V")
+            .arg("-x")
+            .arg(tmp.join("cib.xml")),
+    );
+    assert!(v.status.success(), "crm_verify: {}", stderr(&v));
+    let bad = h2c(&dir, &["--upgrade-cib", "haresources-does-not-exist"]);
+    assert_eq!(bad.status.code(), Some(66));
+    std::fs::write(tmp.join("broken.xml"), "<cib><configuration></cib>").unwrap();
+    let bad = h2c(tmp.path(), &["--upgrade-cib", "broken.xml"]);
+    assert_eq!(bad.status.code(), Some(65), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("broken.xml: not well-formed XML"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+/// The normalization the crm/XML comparison relies on must see a change.
+#[test]
+fn normalization_notices_a_changed_parameter() {
+    let dir = shimai_tests::workspace().join("cib-examples/scenario5-drbd");
+    let xml = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
+    let a = normalized(&xml);
+    assert!(
+        a.iter()
+            .any(|l| l.contains("nvpair(name=cidr_netmask value=24)")),
+        "{a:#?}"
+    );
+    assert!(
+        a.iter().any(|l| l.contains("group#group_1/primitive[2](")),
+        "{a:#?}"
+    );
+    assert_ne!(
+        a,
+        normalized(&xml.replace(r#"value="24""#, r#"value="16""#))
+    );
+    assert_ne!(a, normalized(&xml.replace("Filesystem_3", "Filesystem_9")));
+}
