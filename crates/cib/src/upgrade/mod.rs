@@ -7,143 +7,14 @@
 //! --upgrade` now silently sets `validate-with="none"`), so this module does
 //! the rewrite on a small element tree and reports what it could not keep.
 
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::{Reader, Writer};
+mod drbd;
+mod tree;
+
+use quick_xml::events::{BytesDecl, Event};
+use quick_xml::Writer;
 
 use crate::error::Error;
-
-#[derive(Debug, Clone)]
-enum Node {
-    Element(Element),
-    Comment(String),
-}
-
-#[derive(Debug, Clone)]
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    children: Vec<Node>,
-}
-
-impl Element {
-    fn new(name: &str, attrs: Vec<(String, String)>) -> Element {
-        Element {
-            name: name.into(),
-            attrs,
-            children: Vec::new(),
-        }
-    }
-    fn get(&self, k: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(a, _)| a == k)
-            .map(|(_, v)| v.as_str())
-    }
-    fn take(&mut self, k: &str) -> Option<String> {
-        let i = self.attrs.iter().position(|(a, _)| a == k)?;
-        Some(self.attrs.remove(i).1)
-    }
-    fn set(&mut self, k: &str, v: &str) {
-        match self.attrs.iter_mut().find(|(a, _)| a == k) {
-            Some(slot) => slot.1 = v.into(),
-            None => self.attrs.push((k.into(), v.into())),
-        }
-    }
-    fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
-        self.children.iter_mut().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
-            Node::Comment(_) => None,
-        })
-    }
-    fn child_mut(&mut self, name: &str) -> Option<&mut Element> {
-        self.elements_mut().find(|e| e.name == name)
-    }
-}
-
-fn bad(file: &str, what: String) -> Error {
-    Error::OldCib {
-        file: file.into(),
-        what,
-        fix: "give the cib.xml written by Heartbeat 2's CRM (/var/lib/heartbeat/crm/cib.xml)"
-            .into(),
-    }
-}
-
-fn parse(file: &str, text: &str) -> Result<Element, Error> {
-    let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let attrs = |s: &BytesStart| -> Result<Vec<(String, String)>, String> {
-        let mut out = Vec::new();
-        for a in s.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let k = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-            let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
-            out.push((k, v));
-        }
-        Ok(out)
-    };
-    loop {
-        let pos = reader.buffer_position();
-        let ev = reader
-            .read_event()
-            .map_err(|e| bad(file, format!("not well-formed XML near byte {pos}: {e}")))?;
-        match ev {
-            Event::Start(s) | Event::Empty(s) if root.is_some() => {
-                return Err(bad(
-                    file,
-                    format!(
-                        "content after the root element near byte {pos}: {}",
-                        String::from_utf8_lossy(s.name().as_ref())
-                    ),
-                ));
-            }
-            Event::Start(s) => {
-                let a = attrs(&s)
-                    .map_err(|e| bad(file, format!("bad attribute near byte {pos}: {e}")))?;
-                stack.push(Element::new(&String::from_utf8_lossy(s.name().as_ref()), a));
-            }
-            Event::Empty(s) => {
-                let a = attrs(&s)
-                    .map_err(|e| bad(file, format!("bad attribute near byte {pos}: {e}")))?;
-                let e = Element::new(&String::from_utf8_lossy(s.name().as_ref()), a);
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Element(e)),
-                    None => root = Some(e),
-                }
-            }
-            Event::End(_) => {
-                let Some(e) = stack.pop() else {
-                    return Err(bad(file, format!("unbalanced end tag near byte {pos}")));
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(Node::Element(e)),
-                    None => root = Some(e),
-                }
-            }
-            Event::Comment(c) => {
-                if let Some(parent) = stack.last_mut() {
-                    parent
-                        .children
-                        .push(Node::Comment(String::from_utf8_lossy(&c).into_owned()));
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if !stack.is_empty() {
-        return Err(bad(file, "the document ends inside an element".into()));
-    }
-    match root {
-        Some(r) if r.name == "cib" => Ok(r),
-        Some(r) => Err(bad(
-            file,
-            format!("the root element is <{}>, not <cib>", r.name),
-        )),
-        None => Err(bad(file, "no element at all".into())),
-    }
-}
+use tree::{bad, nvset, parse, write_element, Element, Node};
 
 /// Removed or moved cluster options of the pre-1.0 CRM: where they go.
 enum Fate {
@@ -197,8 +68,8 @@ fn meta_option(name: &str) -> Option<&'static str> {
     })
 }
 
-struct Ctx {
-    warnings: Vec<String>,
+pub(super) struct Ctx {
+    pub(super) warnings: Vec<String>,
     rsc_defaults: Vec<(String, String)>,
     op_defaults: Vec<(String, String)>,
 }
@@ -220,21 +91,6 @@ fn unwrap_attributes(e: &mut Element) {
         }
     }
     e.children = out;
-}
-
-fn nvset(tag: &str, id: &str, pairs: &[(String, String)]) -> Element {
-    let mut set = Element::new(tag, vec![("id".into(), id.into())]);
-    for (k, v) in pairs {
-        set.children.push(Node::Element(Element::new(
-            "nvpair",
-            vec![
-                ("id".into(), format!("{id}-{k}")),
-                ("name".into(), k.clone()),
-                ("value".into(), v.clone()),
-            ],
-        )));
-    }
-    set
 }
 
 fn fix_crm_config(cfg: &mut Element, ctx: &mut Ctx) {
@@ -369,154 +225,6 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
     }
 }
 
-/// A heartbeat-class `drbddisk` primitive (which Pacemaker 2 cannot run)
-/// becomes a promotable clone of the drbd agent; a group that contained it
-/// follows the promoted side. Returns the constraints to add.
-fn drbddisk_to_clones(resources: &mut Element, provider: &str, ctx: &mut Ctx) -> Vec<Element> {
-    let is_drbddisk = |e: &Element| {
-        e.name == "primitive"
-            && e.get("class") == Some("heartbeat")
-            && matches!(e.get("type"), Some("drbddisk" | "drbdupper"))
-    };
-    let drbd_name = |e: &Element| -> Option<String> {
-        e.children.iter().find_map(|n| match n {
-            Node::Element(set) if set.name == "instance_attributes" => {
-                set.children.iter().find_map(|n| match n {
-                    Node::Element(nv) if nv.get("name") == Some("1") => {
-                        nv.get("value").map(str::to_string)
-                    }
-                    _ => None,
-                })
-            }
-            _ => None,
-        })
-    };
-    let mut clones: Vec<String> = Vec::new();
-    let mut constraints = Vec::new();
-    let mut new_children = Vec::new();
-    for n in std::mem::take(&mut resources.children) {
-        let Node::Element(mut e) = n else {
-            new_children.push(n);
-            continue;
-        };
-        let mut found: Vec<(String, String)> = Vec::new();
-        if is_drbddisk(&e) {
-            found.push((
-                e.get("id").unwrap_or_default().into(),
-                drbd_name(&e).unwrap_or_else(|| "all".into()),
-            ));
-        } else if e.name == "group" {
-            let mut kept = Vec::new();
-            for c in std::mem::take(&mut e.children) {
-                match c {
-                    Node::Element(p) if is_drbddisk(&p) => found.push((
-                        p.get("id").unwrap_or_default().into(),
-                        drbd_name(&p).unwrap_or_else(|| "all".into()),
-                    )),
-                    other => kept.push(other),
-                }
-            }
-            e.children = kept;
-        }
-        let group = (e.name == "group").then(|| e.get("id").unwrap_or_default().to_string());
-        for (old_id, res) in found {
-            if res == "all" {
-                ctx.warnings.push(format!(
-                    "{old_id}: drbddisk for every DRBD resource: make one promotable drbd clone per resource by hand"
-                ));
-                continue;
-            }
-            let id = format!("drbd_{}", crate::model::sanitize_id(&res));
-            let clone_id = format!("{id}-clone");
-            ctx.warnings.push(format!(
-                "{old_id}: heartbeat-class drbddisk {res} became the promotable clone {clone_id} (ocf:{provider}:drbd); the group now starts after the promotion"
-            ));
-            if !clones.contains(&clone_id) {
-                clones.push(clone_id.clone());
-                let meta = [
-                    ("promotable", "true"),
-                    ("promoted-max", "1"),
-                    ("promoted-node-max", "1"),
-                    ("clone-max", "2"),
-                    ("clone-node-max", "1"),
-                    ("notify", "true"),
-                ]
-                .map(|(k, v)| (k.to_string(), v.to_string()));
-                let mut prim = Element::new(
-                    "primitive",
-                    vec![
-                        ("id".into(), id.clone()),
-                        ("class".into(), "ocf".into()),
-                        ("provider".into(), provider.into()),
-                        ("type".into(), "drbd".into()),
-                    ],
-                );
-                prim.children.push(Node::Element(nvset(
-                    "instance_attributes",
-                    &format!("{id}-instance_attributes"),
-                    &[("drbd_resource".into(), res.clone())],
-                )));
-                let mut ops = Element::new("operations", vec![]);
-                for (name, interval, timeout, role) in [
-                    ("monitor", "29s", "20s", Some("Promoted")),
-                    ("monitor", "31s", "20s", Some("Unpromoted")),
-                    ("start", "0s", "240s", None),
-                    ("promote", "0s", "90s", None),
-                    ("demote", "0s", "90s", None),
-                    ("notify", "0s", "90s", None),
-                    ("stop", "0s", "100s", None),
-                ] {
-                    let mut a = vec![
-                        ("id".to_string(), format!("{id}-{name}-interval-{interval}")),
-                        ("name".to_string(), name.to_string()),
-                        ("interval".to_string(), interval.to_string()),
-                    ];
-                    if let Some(r) = role {
-                        a.push(("role".into(), r.into()));
-                    }
-                    a.push(("timeout".into(), timeout.into()));
-                    ops.children.push(Node::Element(Element::new("op", a)));
-                }
-                prim.children.push(Node::Element(ops));
-                let mut clone = Element::new("clone", vec![("id".into(), clone_id.clone())]);
-                clone.children.push(Node::Element(nvset(
-                    "meta_attributes",
-                    &format!("{clone_id}-meta_attributes"),
-                    &meta,
-                )));
-                clone.children.push(Node::Element(prim));
-                new_children.push(Node::Element(clone));
-            }
-            if let Some(g) = &group {
-                constraints.push(Element::new(
-                    "rsc_colocation",
-                    vec![
-                        ("id".into(), format!("colocation-{g}-{clone_id}-INFINITY")),
-                        ("rsc".into(), g.clone()),
-                        ("with-rsc".into(), clone_id.clone()),
-                        ("with-rsc-role".into(), "Promoted".into()),
-                        ("score".into(), "INFINITY".into()),
-                    ],
-                ));
-                constraints.push(Element::new(
-                    "rsc_order",
-                    vec![
-                        ("id".into(), format!("order-{clone_id}-{g}-mandatory")),
-                        ("first".into(), clone_id.clone()),
-                        ("first-action".into(), "promote".into()),
-                        ("then".into(), g.clone()),
-                        ("then-action".into(), "start".into()),
-                        ("kind".into(), "Mandatory".into()),
-                    ],
-                ));
-            }
-        }
-        new_children.push(Node::Element(e));
-    }
-    resources.children = new_children;
-    constraints
-}
-
 fn fix_constraint(c: &mut Element, ctx: &mut Ctx) {
     match c.name.as_str() {
         "rsc_order" if c.get("from").is_some() => {
@@ -594,6 +302,11 @@ pub fn upgrade(
     };
     let mut node_no = 0;
     let mut drbd_constraints = Vec::new();
+    // Promoted/Unpromoted exist from schema 3.7 on.
+    let legacy_roles = schema
+        .strip_prefix("pacemaker-3.")
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m < 7);
     for sect in conf.elements_mut() {
         match sect.name.as_str() {
             "crm_config" => fix_crm_config(sect, &mut ctx),
@@ -607,7 +320,8 @@ pub fn upgrade(
                 }
             }
             "resources" => {
-                drbd_constraints = drbddisk_to_clones(sect, drbd_provider, &mut ctx);
+                drbd_constraints =
+                    drbd::drbddisk_to_clones(sect, drbd_provider, legacy_roles, &mut ctx);
                 for r in sect.elements_mut() {
                     fix_resource(r, &mut ctx);
                 }
@@ -653,29 +367,6 @@ pub fn upgrade(
     let mut s = String::from_utf8_lossy(&w.into_inner()).into_owned();
     s.push('\n');
     Ok((s, ctx.warnings))
-}
-
-fn write_element(w: &mut Writer<Vec<u8>>, e: &Element) {
-    let mut start = BytesStart::new(e.name.as_str());
-    for (k, v) in &e.attrs {
-        start.push_attribute((k.as_str(), v.as_str()));
-    }
-    if e.children.is_empty() {
-        let _ = w.write_event(Event::Empty(start));
-        return;
-    }
-    let _ = w.write_event(Event::Start(start));
-    for c in &e.children {
-        match c {
-            Node::Element(child) => write_element(w, child),
-            Node::Comment(t) => {
-                let _ = w.write_event(Event::Comment(BytesText::from_escaped(
-                    t.replace("--", "- -"),
-                )));
-            }
-        }
-    }
-    let _ = w.write_event(Event::End(BytesEnd::new(e.name.as_str())));
 }
 
 #[cfg(test)]
