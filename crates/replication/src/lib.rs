@@ -1,13 +1,155 @@
-//! The replication core: DRBD's semantics as a pure state machine.
+//! The replication core of shimai: DRBD 8.4's semantics for one replicated resource as a pure
+//! state machine, plus the codec of shimai's own peer protocol.
 //!
-//! (The event/action engine lands on top of these types.)
+//! # Model
+//!
+//! A [`Core`] is one resource on one node. It does no I/O: no sockets, files, clocks, threads
+//! or randomness of its own. The daemon feeds it [`Event`]s (client requests, disk
+//! completions, peer messages, transport up/down, ticks carrying the time and fresh entropy,
+//! admin verbs) with [`Core::handle`], then drains [`Action`]s with [`Core::poll_action`] or
+//! [`Core::drain_actions`] and performs them **in order**: disk operations (completed later by
+//! [`Event::DiskDone`] with the same `io`), messages for the peer ([`Action::Send`], one
+//! ordered stream, encoded with [`wire::encode`]), client replies, metadata writes
+//! ([`Action::PersistMeta`] and [`Action::PersistBitmap`] are synchronous: durable before the
+//! next action), transport commands, state-change notifications (`conn( WFConnection ->
+//! Connected )`), log lines and handler calls (`split-brain`, `fence-peer`, ...).
+//!
+//! Because everything that happens is an event, the same events produce the same actions: the
+//! deterministic simulation in `tests/simulation.rs` runs two cores over a simulated link and
+//! simulated disks that lose unflushed writes, and replays any failing seed exactly.
+//!
+//! # Invariants
+//!
+//! - **Acknowledgement points** (`reference/drbd.md` §1.5): a write is answered after its
+//!   local write completed and, when replicated, A: it was queued for the peer, B: the peer
+//!   received it (`RecvAck`), C: the peer's disk completed it (`WriteAck`). Without a peer the
+//!   write completes locally and its blocks go into the bitmap.
+//! - **Flush**: answered when the local flush is done and, under B and C with a connected
+//!   peer, the peer acknowledged the barrier that closed every epoch before it (the peer
+//!   flushes before it acks a barrier). Under A a flush is local only.
+//! - **Write ordering**: writes travel in epochs closed by barriers; the Secondary acks a
+//!   barrier only after all its writes completed and its disk flushed.
+//! - **Lost connections**: every write whose epoch the peer did not acknowledge goes into the
+//!   bitmap; a Primary that lost its peer opens a new data generation.
+//! - **No silent merge**: when the generation identifiers show a split brain, the connection
+//!   goes StandAlone (with the `split-brain` handler) unless an after-sb policy or
+//!   `--discard-my-data` resolves it, and the log says which.
+//! - **Activity log**: a write into a cold 4 MiB extent waits for the AL transaction
+//!   ([`Action::PersistAl`]) that records it; after a Primary crash, every extent of the log is
+//!   out of sync.
+//!
+//! # Driving the core
+//!
+//! Two nodes, wired in memory through the wire codec, skip the initial sync of new metadata,
+//! promote one node and replicate a write under protocol C:
+//!
+//! ```
+//! use shimai_replication::{wire, Action, AdminCmd, Core, DiskResult, Event, Persisted,
+//!     ResourceConfig, ConnState, DiskState};
+//!
+//! let size = 1 << 20;
+//! let cfg = ResourceConfig::new(size);
+//! let mut nodes = [
+//!     Core::new(cfg.clone(), Some(Persisted::just_created(size)), 0x1111),
+//!     Core::new(cfg, Some(Persisted::just_created(size)), 0x2222),
+//! ];
+//! let mut disks = [vec![0u8; size as usize], vec![0u8; size as usize]];
+//! let mut replies = Vec::new();
+//!
+//! // The daemon's loop: drain actions, perform them, feed the results back as events.
+//! fn run(nodes: &mut [Core; 2], disks: &mut [Vec<u8>; 2], replies: &mut Vec<(u64, bool)>) {
+//!     loop {
+//!         let mut idle = true;
+//!         for n in 0..2 {
+//!             while let Some(action) = nodes[n].poll_action() {
+//!                 idle = false;
+//!                 let done = |io| Event::DiskDone { io, result: DiskResult::Done };
+//!                 match action {
+//!                     Action::Write { io, offset, data, .. } => {
+//!                         let o = offset as usize;
+//!                         disks[n][o..o + data.len()].copy_from_slice(&data);
+//!                         nodes[n].handle(done(io)).unwrap();
+//!                     }
+//!                     Action::Read { io, offset, len } => {
+//!                         let data = disks[n][offset as usize..(offset + len) as usize].to_vec();
+//!                         nodes[n].handle(Event::DiskDone { io, result: DiskResult::Data(data) }).unwrap();
+//!                     }
+//!                     Action::Flush { io } | Action::Trim { io, .. } | Action::PersistAl { io, .. } => {
+//!                         nodes[n].handle(done(io)).unwrap();
+//!                     }
+//!                     Action::Send(msg) => {
+//!                         let mut bytes = Vec::new();
+//!                         wire::encode(&msg, &mut bytes).unwrap();
+//!                         let (msg, _) = wire::decode(&bytes).unwrap().unwrap();
+//!                         nodes[1 - n].handle(Event::Received(msg)).unwrap();
+//!                     }
+//!                     Action::Reply { id, result } => replies.push((id, result.is_ok())),
+//!                     Action::Notify(change) => println!("node{n}: {change}"),
+//!                     _ => {} // metadata writes, logs, handlers, transport commands
+//!                 }
+//!             }
+//!         }
+//!         if idle {
+//!             return;
+//!         }
+//!     }
+//! }
+//!
+//! for n in 0..2 {
+//!     nodes[n].handle(Event::Admin(AdminCmd::Connect { discard_my_data: false })).unwrap();
+//! }
+//! // The transport came up (node 0 accepted, so it breaks ties).
+//! nodes[0].handle(Event::Connected { resolve_conflicts: true, challenge: vec![1; 32] }).unwrap();
+//! nodes[1].handle(Event::Connected { resolve_conflicts: false, challenge: vec![2; 32] }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(nodes[0].conn_state(), ConnState::Connected);
+//!
+//! // Fresh metadata on both sides: skip the initial sync.
+//! nodes[0].handle(Event::Admin(AdminCmd::NewCurrentUuid { clear_bitmap: true })).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(nodes[1].disk_state(), DiskState::UpToDate);
+//!
+//! nodes[0].handle(Event::Admin(AdminCmd::Primary { force: false })).unwrap();
+//! nodes[0].handle(Event::Write { id: 7, offset: 8192, data: vec![0xab; 4096], fua: false }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(replies, vec![(7, true)]);
+//! assert_eq!(disks[1][8192..12288], [0xab; 4096], "protocol C: on the peer's disk");
+//!
+//! // A Secondary has no device: client I/O is refused.
+//! nodes[1].handle(Event::Write { id: 8, offset: 0, data: vec![1; 512], fua: false }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(replies.last(), Some(&(8, false)));
+//! ```
 
 #![forbid(unsafe_code)]
 
+pub mod action;
+pub mod al;
 pub mod bitmap;
+pub mod config;
+mod core;
+pub mod error;
+pub mod event;
 pub mod gi;
+pub mod handshake;
+pub mod meta;
 pub mod state;
+pub mod status;
+pub mod wire;
 
+#[cfg(feature = "sim-bug")]
+#[doc(hidden)]
+pub use crate::core::Bugs;
+pub use crate::core::Core;
+pub use action::{Action, Level, StateChange, TransportCmd};
 pub use bitmap::Bitmap;
+pub use config::{
+    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, ResourceConfig, RrConflict,
+};
+pub use error::Error;
+pub use event::{AdminCmd, DiskResult, Event, IoId, Persisted, ReqId};
 pub use gi::GenerationIds;
+pub use handshake::Handler;
+pub use meta::{MdFlags, MetaRecord};
 pub use state::{ConnState, DiskState, Role};
+pub use status::{Counters, Status, SyncProgress};

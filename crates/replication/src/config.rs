@@ -1,0 +1,168 @@
+//! The resource configuration the core obeys, as a plain struct.
+//!
+//! The config-file crate maps drbd.conf options into [`ResourceConfig`]; the core never parses
+//! text. Defaults are DRBD 8.4's (`reference/drbd.md` §1.14), so an unset option behaves as an
+//! operator who knows DRBD expects.
+
+use std::fmt;
+
+/// Replication protocol: which event releases a client's write (`reference/drbd.md` §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Local disk done and the write queued for the peer.
+    A,
+    /// Local disk done and the peer acknowledged receipt.
+    B,
+    /// Local disk done and the peer acknowledged its disk write.
+    C,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// `after-sb-0pri`: split brain with no Primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AfterSb0Pri {
+    Disconnect,
+    DiscardYoungerPrimary,
+    DiscardOlderPrimary,
+    DiscardZeroChanges,
+    DiscardLeastChanges,
+    DiscardLocal,
+    DiscardRemote,
+}
+
+/// `after-sb-1pri`: split brain with one Primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AfterSb1Pri {
+    Disconnect,
+    Consensus,
+    DiscardSecondary,
+    CallPriLostAfterSb,
+    ViolentlyAs0p,
+}
+
+/// `after-sb-2pri`: split brain with two Primaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AfterSb2Pri {
+    Disconnect,
+    ViolentlyAs0p,
+    CallPriLostAfterSb,
+}
+
+/// `rr-conflict`: the handshake wants this node, a Primary with good data, to become SyncTarget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RrConflict {
+    Disconnect,
+    CallPriLost,
+    Violently,
+}
+
+/// `fencing`: what a Primary does when it loses its peer (`reference/drbd.md` §1.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fencing {
+    DontCare,
+    /// Call the `fence-peer` handler; client I/O continues.
+    ResourceOnly,
+    /// Call the `fence-peer` handler and freeze client I/O until it answers.
+    ResourceAndStonith,
+}
+
+/// Everything the core needs to know about one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceConfig {
+    pub protocol: Protocol,
+    pub after_sb_0pri: AfterSb0Pri,
+    pub after_sb_1pri: AfterSb1Pri,
+    pub after_sb_2pri: AfterSb2Pri,
+    /// Apply the after-sb policies even when only history identifiers match (rule 100).
+    pub always_asbp: bool,
+    pub rr_conflict: RrConflict,
+    pub allow_two_primaries: bool,
+    /// Hot set of 4 MiB activity-log extents.
+    pub al_extents: u32,
+    /// Writes per epoch before the Primary closes it with a barrier.
+    pub max_epoch_size: u32,
+    /// Resync rate in KiB/s when the controller is off.
+    pub resync_rate_kib: u32,
+    /// Upper bound of the resync rate in KiB/s (0 = unlimited).
+    pub c_max_rate_kib: u32,
+    /// Online-verify digest; `None` means `verify` is refused.
+    pub verify_alg: Option<String>,
+    /// Shared secret for the HMAC challenge/response; `None` = no authentication.
+    pub shared_secret: Option<Vec<u8>>,
+    /// Idle time before a ping, milliseconds.
+    pub ping_int_ms: u64,
+    /// Time to wait for a ping ack, milliseconds.
+    pub ping_timeout_ms: u64,
+    /// Time the peer may take to answer a request, milliseconds (`timeout`).
+    pub timeout_ms: u64,
+    pub fencing: Fencing,
+    /// Data area size in bytes.
+    pub size: u64,
+}
+
+impl ResourceConfig {
+    /// DRBD 8.4 defaults for a data area of `size` bytes.
+    pub fn new(size: u64) -> ResourceConfig {
+        ResourceConfig {
+            protocol: Protocol::C,
+            after_sb_0pri: AfterSb0Pri::Disconnect,
+            after_sb_1pri: AfterSb1Pri::Disconnect,
+            after_sb_2pri: AfterSb2Pri::Disconnect,
+            always_asbp: false,
+            rr_conflict: RrConflict::Disconnect,
+            allow_two_primaries: false,
+            al_extents: 1237,
+            max_epoch_size: 2048,
+            resync_rate_kib: 250,
+            c_max_rate_kib: 102_400,
+            verify_alg: None,
+            shared_secret: None,
+            ping_int_ms: 10_000,
+            ping_timeout_ms: 500,
+            timeout_ms: 6_000,
+            fencing: Fencing::DontCare,
+            size,
+        }
+    }
+
+    /// The effective resync rate in bytes per second: `resync-rate` capped by `c-max-rate`.
+    pub fn resync_bytes_per_sec(&self) -> u64 {
+        let rate = u64::from(self.resync_rate_kib.max(1));
+        let rate = if self.c_max_rate_kib == 0 {
+            rate
+        } else {
+            rate.min(u64::from(self.c_max_rate_kib))
+        };
+        rate * 1024
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_drbd_84() {
+        let c = ResourceConfig::new(1 << 30);
+        assert_eq!(c.protocol, Protocol::C);
+        assert_eq!(c.al_extents, 1237);
+        assert_eq!(c.max_epoch_size, 2048);
+        assert_eq!(c.resync_bytes_per_sec(), 250 * 1024);
+        assert_eq!(c.after_sb_0pri, AfterSb0Pri::Disconnect);
+        assert_eq!(c.ping_timeout_ms, 500);
+    }
+
+    #[test]
+    fn c_max_rate_caps_the_resync_rate() {
+        let mut c = ResourceConfig::new(0);
+        c.resync_rate_kib = 500_000;
+        assert_eq!(c.resync_bytes_per_sec(), 102_400 * 1024);
+        c.c_max_rate_kib = 0;
+        assert_eq!(c.resync_bytes_per_sec(), 500_000 * 1024);
+    }
+}

@@ -1,0 +1,844 @@
+//! The write path: client requests on the Primary (transfer log, epochs, protocol A/B/C
+//! completion), replicated writes on the Secondary (epochs, barriers, acks), and the dispatch
+//! of disk completions.
+//!
+//! Completion rule (`reference/drbd.md` §1.5), the single place protocols differ:
+//! a replicated write is answered when its local write is done **and** its network part is
+//! done: A = handed to the send queue, B = peer's `RecvAck`, C = peer's `WriteAck`. A write
+//! that is not replicated (no peer, or handshake in progress) only marks the bitmap.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::Core;
+use crate::action::{Action, Level};
+use crate::al::{extents_of, Begin};
+use crate::bitmap::{block_range, BM_BLOCK_SIZE};
+use crate::config::Protocol;
+use crate::error::Error;
+use crate::event::{DiskResult, IoId, ReqId};
+use crate::state::ConnState;
+use crate::wire::{DataFlags, Msg};
+
+/// Largest client write or read the core accepts in one request (the daemon splits larger).
+pub const MAX_REQUEST: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReqKind {
+    Write { offset: u64, len: u64, fua: bool },
+    Trim { offset: u64, len: u64 },
+    Flush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Net {
+    /// Not replicated: local completion is enough.
+    None,
+    Pending,
+    Done,
+}
+
+/// A client request in the transfer log.
+#[derive(Debug, Clone)]
+pub(super) struct Req {
+    pub kind: ReqKind,
+    pub local_pending: bool,
+    pub local_err: Option<i32>,
+    pub net: Net,
+    pub epoch: u32,
+    pub seq: u64,
+    /// Activity-log extents this request holds.
+    pub extents: Vec<u32>,
+    /// AL transactions that must complete before the data write is issued.
+    pub al_wait: Vec<IoId>,
+    /// The payload, held while the request waits for the activity log.
+    pub payload: Option<Vec<u8>>,
+    pub replied: bool,
+    /// Still tracked for a barrier-ack (replicated and the epoch not yet acked).
+    pub in_epoch: bool,
+}
+
+/// What a disk operation was for.
+#[derive(Debug, Clone)]
+pub(super) enum Io {
+    App(ReqId),
+    AppRead(ReqId),
+    AlTx,
+    PeerWrite {
+        gen: u64,
+        seq: u64,
+        serial: u64,
+        offset: u64,
+        len: u64,
+    },
+    BarrierFlush {
+        gen: u64,
+        serial: u64,
+    },
+    RsRead {
+        gen: u64,
+        sector: u64,
+        size: u32,
+        dirty: bool,
+    },
+    RsWrite {
+        gen: u64,
+        sector: u64,
+        size: u32,
+    },
+    RsEndFlush {
+        gen: u64,
+    },
+    VerifyRead {
+        gen: u64,
+        sector: u64,
+        size: u32,
+        /// Digest from the peer (we are VerifyS); `None` = answer the peer (VerifyT).
+        peer_digest: Option<Vec<u8>>,
+    },
+}
+
+/// A local write waiting for an overlapping one to finish.
+#[derive(Debug, Clone)]
+struct Queued {
+    io: IoId,
+    offset: u64,
+    len: u64,
+    op: Action,
+}
+
+/// Serialises local writes per 4 KiB block: two writes to one block are never on the disk at
+/// once, so their order on disk is their order of arrival.
+#[derive(Debug, Default)]
+pub(super) struct WriteQueue {
+    pub busy: BTreeSet<u64>,
+    queued: VecDeque<Queued>,
+}
+
+impl WriteQueue {
+    fn overlaps_busy(&self, offset: u64, len: u64) -> bool {
+        block_range(offset, len).any(|b| self.busy.contains(&b))
+    }
+}
+
+/// One epoch as the Secondary sees it.
+#[derive(Debug, Clone)]
+pub(super) struct RecvEpoch {
+    serial: u64,
+    /// Barrier number once the Primary closed it.
+    nr: Option<u32>,
+    pending: u32,
+    size: u32,
+    flushing: bool,
+}
+
+/// The Secondary's side of the transfer log.
+#[derive(Debug, Default)]
+pub(super) struct Recv {
+    epochs: VecDeque<RecvEpoch>,
+    next_serial: u64,
+}
+
+impl Recv {
+    pub fn unacked(&self) -> u64 {
+        self.epochs.iter().map(|e| u64::from(e.pending)).sum()
+    }
+    pub fn clear(&mut self) {
+        self.epochs.clear();
+    }
+    fn open(&mut self) -> &mut RecvEpoch {
+        if self.epochs.back().is_none_or(|e| e.nr.is_some()) {
+            self.next_serial += 1;
+            self.epochs.push_back(RecvEpoch {
+                serial: self.next_serial,
+                nr: None,
+                pending: 0,
+                size: 0,
+                flushing: false,
+            });
+        }
+        self.epochs.back_mut().expect("just pushed")
+    }
+}
+
+impl Core {
+    /// Client writes go to the peer in these states; in the handshake states they only mark
+    /// the bitmap (and `OutOfSync` once our bitmap was sent).
+    pub(super) fn replicating(&self) -> bool {
+        matches!(
+            self.cs,
+            ConnState::Connected
+                | ConnState::SyncSource
+                | ConnState::SyncTarget
+                | ConnState::PausedSyncS
+                | ConnState::PausedSyncT
+                | ConnState::VerifyS
+                | ConnState::VerifyT
+        ) && self.pdsk >= crate::DiskState::Inconsistent
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<(), Error> {
+        let ok = offset & 511 == 0
+            && len & 511 == 0
+            && len > 0
+            && len <= MAX_REQUEST
+            && offset
+                .checked_add(len)
+                .is_some_and(|end| end <= self.cfg.size);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::OutOfRange {
+                offset,
+                len,
+                size: self.cfg.size,
+            })
+        }
+    }
+
+    pub(super) fn client_write(&mut self, id: ReqId, offset: u64, data: Vec<u8>, fua: bool) {
+        let len = data.len() as u64;
+        self.start_request(id, ReqKind::Write { offset, len, fua }, Some(data));
+    }
+
+    pub(super) fn client_trim(&mut self, id: ReqId, offset: u64, len: u64) {
+        self.start_request(id, ReqKind::Trim { offset, len }, None);
+    }
+
+    fn start_request(&mut self, id: ReqId, kind: ReqKind, payload: Option<Vec<u8>>) {
+        let (offset, len) = match kind {
+            ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } => (offset, len),
+            _ => (0, 0),
+        };
+        if let Some(e) = self.refuse_io() {
+            return self.reply(id, Err(e));
+        }
+        if let Err(e) = self.check_range(offset, len) {
+            return self.reply(id, Err(e));
+        }
+        if self.reqs.contains_key(&id) {
+            return self.reply(
+                id,
+                Err(Error::Protocol(format!(
+                    "client request id {id} reused while in flight"
+                ))),
+            );
+        }
+        let extents = extents_of(offset, len);
+        self.reqs.insert(
+            id,
+            Req {
+                kind,
+                local_pending: true,
+                local_err: None,
+                net: Net::None,
+                epoch: 0,
+                seq: 0,
+                extents: Vec::new(),
+                al_wait: Vec::new(),
+                payload,
+                replied: false,
+                in_epoch: false,
+            },
+        );
+        self.al_begin(id, extents);
+    }
+
+    /// Takes activity-log references; issues the write when its extents are on disk.
+    fn al_begin(&mut self, id: ReqId, extents: Vec<u32>) {
+        let tx = self.next_io;
+        match self.al.begin(&extents, tx) {
+            Begin::Full => {
+                self.al_blocked.push_back(id);
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.extents = extents;
+                }
+            }
+            Begin::Ready => {
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.extents = extents;
+                }
+                self.issue_write(id);
+            }
+            Begin::Wait {
+                ios,
+                new_tx,
+                evicted,
+            } => {
+                if new_tx {
+                    for e in evicted {
+                        self.persist_bitmap_extent(e);
+                    }
+                    let io = self.alloc_io();
+                    debug_assert_eq!(io, tx);
+                    self.ios.insert(io, Io::AlTx);
+                    self.counters.al += 1;
+                    let extents = self.al.hot();
+                    self.emit(Action::PersistAl {
+                        io,
+                        tr_number: self.al.tr_number(),
+                        extents,
+                    });
+                }
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.extents = extents;
+                    r.al_wait = ios;
+                }
+            }
+        }
+    }
+
+    /// Submits a client write (or trim) to the local disk and, when connected, to the peer.
+    fn issue_write(&mut self, id: ReqId) {
+        self.close_epoch_if_pending();
+        let Some(r) = self.reqs.get(&id) else { return };
+        let kind = r.kind;
+        let payload = r.payload.clone().unwrap_or_default();
+        let (offset, len, fua, trim) = match kind {
+            ReqKind::Write { offset, len, fua } => (offset, len, fua, false),
+            ReqKind::Trim { offset, len } => (offset, len, false, true),
+            _ => return,
+        };
+        // A resync read of these blocks in flight would send stale data: re-read it later.
+        self.mark_rs_reads_dirty(offset, len);
+        let io = self.alloc_io();
+        self.ios.insert(io, Io::App(id));
+        let op = if trim {
+            Action::Trim { io, offset, len }
+        } else {
+            Action::Write {
+                io,
+                offset,
+                data: payload.clone(),
+                fua,
+            }
+        };
+        self.submit_local_write(io, offset, len, op);
+        self.counters.dw += len / 1024;
+        let replicate = self.replicating();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let epoch = self.epoch;
+        let protocol = self.cfg.protocol;
+        if let Some(r) = self.reqs.get_mut(&id) {
+            r.payload = None;
+            r.seq = seq;
+            r.epoch = epoch;
+            if replicate {
+                r.net = if protocol == Protocol::A {
+                    Net::Done
+                } else {
+                    Net::Pending
+                };
+                r.in_epoch = true;
+            }
+        }
+        if replicate {
+            self.seqs.insert(seq, id);
+            let mut flags = 0;
+            if fua {
+                flags |= DataFlags::FUA;
+            }
+            if trim {
+                flags |= DataFlags::TRIM;
+            }
+            self.counters.ns += len / 1024;
+            self.send(Msg::Data {
+                sector: offset / 512,
+                seq,
+                flags: DataFlags(flags),
+                size: u32::try_from(len).unwrap_or(u32::MAX),
+                payload: if trim { Vec::new() } else { payload },
+            });
+            self.unacked_epochs.entry(epoch).or_default().push(id);
+            self.epoch_writes += 1;
+            if self.epoch_writes >= self.cfg.max_epoch_size {
+                self.close_epoch();
+            }
+        } else {
+            self.bitmap.set_range(offset, len);
+            if self.cs >= ConnState::WFBitMapS && self.conn.as_ref().is_some_and(|c| c.bitmap_sent)
+            {
+                self.send(Msg::OutOfSync {
+                    sector: offset / 512,
+                    size: u32::try_from(len).unwrap_or(u32::MAX),
+                });
+            }
+        }
+    }
+
+    /// Queues or submits a local write, keeping overlapping writes in arrival order.
+    pub(super) fn submit_local_write(&mut self, io: IoId, offset: u64, len: u64, op: Action) {
+        let blocked = self.wq.overlaps_busy(offset, len)
+            || self
+                .wq
+                .queued
+                .iter()
+                .any(|q| ranges_overlap(q.offset, q.len, offset, len));
+        if blocked {
+            self.wq.queued.push_back(Queued {
+                io,
+                offset,
+                len,
+                op,
+            });
+        } else {
+            self.wq.busy.extend(block_range(offset, len));
+            self.emit(op);
+        }
+    }
+
+    pub(super) fn local_write_finished(&mut self, offset: u64, len: u64) {
+        for b in block_range(offset, len) {
+            self.wq.busy.remove(&b);
+        }
+        let mut i = 0;
+        while i < self.wq.queued.len() {
+            let q = &self.wq.queued[i];
+            let (o, l) = (q.offset, q.len);
+            let earlier_overlap = self
+                .wq
+                .queued
+                .iter()
+                .take(i)
+                .any(|p| ranges_overlap(p.offset, p.len, o, l));
+            if !earlier_overlap && !self.wq.overlaps_busy(o, l) {
+                let q = self.wq.queued.remove(i).expect("index checked");
+                self.wq.busy.extend(block_range(q.offset, q.len));
+                let _ = q.io;
+                self.emit(q.op);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub(super) fn client_flush(&mut self, id: ReqId) {
+        if let Some(e) = self.refuse_io() {
+            return self.reply(id, Err(e));
+        }
+        self.close_epoch();
+        let wait_epoch = if self.replicating() && self.cfg.protocol != Protocol::A {
+            self.unacked_epochs.keys().next_back().copied()
+        } else {
+            None
+        };
+        let io = self.alloc_io();
+        self.ios.insert(io, Io::App(id));
+        self.reqs.insert(
+            id,
+            Req {
+                kind: ReqKind::Flush,
+                local_pending: true,
+                local_err: None,
+                net: if wait_epoch.is_some() {
+                    Net::Pending
+                } else {
+                    Net::None
+                },
+                epoch: 0,
+                seq: 0,
+                extents: Vec::new(),
+                al_wait: Vec::new(),
+                payload: None,
+                replied: false,
+                in_epoch: false,
+            },
+        );
+        if let Some(e) = wait_epoch {
+            self.flush_waits.entry(e).or_default().push(id);
+        }
+        self.emit(Action::Flush { io });
+    }
+
+    pub(super) fn client_read(&mut self, id: ReqId, offset: u64, len: u64) {
+        if let Some(e) = self.refuse_io() {
+            return self.reply(id, Err(e));
+        }
+        if let Err(e) = self.check_range(offset, len) {
+            return self.reply(id, Err(e));
+        }
+        let io = self.alloc_io();
+        self.ios.insert(io, Io::AppRead(id));
+        self.counters.dr += len / 1024;
+        self.emit(Action::Read { io, offset, len });
+    }
+
+    /// Sends the barrier that closes the open epoch, if it holds writes.
+    pub(super) fn close_epoch(&mut self) {
+        self.epoch_close_pending = false;
+        if self.epoch_writes == 0 || !self.replicating() {
+            return;
+        }
+        self.send(Msg::Barrier { nr: self.epoch });
+        self.epoch += 1;
+        self.epoch_writes = 0;
+    }
+
+    pub(super) fn close_epoch_if_pending(&mut self) {
+        if self.epoch_close_pending {
+            self.close_epoch();
+        }
+    }
+
+    /// Replies and releases a request whose parts are all done.
+    pub(super) fn try_complete(&mut self, id: ReqId) {
+        let Some(r) = self.reqs.get_mut(&id) else {
+            return;
+        };
+        if !r.replied && !r.local_pending && r.net != Net::Pending {
+            r.replied = true;
+            let result = match r.local_err {
+                Some(e) => Err(Error::DiskIo(e)),
+                None => Ok(None),
+            };
+            let (epoch, in_epoch) = (r.epoch, r.in_epoch);
+            self.reply(id, result);
+            // A completed write lets the application issue dependent writes: those must be
+            // in a later epoch on the peer.
+            if in_epoch && epoch == self.epoch {
+                self.epoch_close_pending = true;
+            }
+        }
+        let Some(r) = self.reqs.get(&id) else { return };
+        if r.replied && !r.in_epoch {
+            let r = self.reqs.remove(&id).expect("present");
+            if r.seq != 0 {
+                self.seqs.remove(&r.seq);
+            }
+            if !r.extents.is_empty() {
+                self.al.release(&r.extents);
+                self.retry_al_blocked();
+            }
+        }
+    }
+
+    fn retry_al_blocked(&mut self) {
+        let blocked: Vec<ReqId> = self.al_blocked.drain(..).collect();
+        for id in blocked {
+            let ext = self
+                .reqs
+                .get_mut(&id)
+                .map(|r| std::mem::take(&mut r.extents))
+                .unwrap_or_default();
+            self.al_begin(id, ext);
+        }
+    }
+
+    /// Network part of request `seq` is done (ack, or the connection is gone).
+    fn net_done(&mut self, seq: u64) {
+        if let Some(&id) = self.seqs.get(&seq) {
+            if let Some(r) = self.reqs.get_mut(&id) {
+                if r.net == Net::Pending {
+                    r.net = Net::Done;
+                }
+            }
+            self.try_complete(id);
+        }
+    }
+
+    // ---- acks on the Primary ----
+
+    pub(super) fn on_recv_ack(&mut self, seq: u64) {
+        let bug = {
+            #[cfg(feature = "sim-bug")]
+            {
+                self.bugs.ack_on_receive
+            }
+            #[cfg(not(feature = "sim-bug"))]
+            {
+                false
+            }
+        };
+        if self.cfg.protocol == Protocol::B || bug {
+            self.net_done(seq);
+        }
+    }
+
+    pub(super) fn on_write_ack(&mut self, seq: u64) {
+        self.net_done(seq);
+    }
+
+    pub(super) fn on_neg_ack(&mut self, seq: u64) {
+        if let Some(r) = self.seqs.get(&seq).and_then(|id| self.reqs.get(id)) {
+            if let ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } = r.kind {
+                self.bitmap.set_range(offset, len);
+            }
+        }
+        self.net_done(seq);
+    }
+
+    pub(super) fn on_barrier_ack(&mut self, nr: u32) {
+        let acked: Vec<u32> = self.unacked_epochs.range(..=nr).map(|(k, _)| *k).collect();
+        for e in acked {
+            for id in self.unacked_epochs.remove(&e).unwrap_or_default() {
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.in_epoch = false;
+                    if r.net == Net::Pending && self.cfg.protocol == Protocol::A {
+                        r.net = Net::Done;
+                    }
+                }
+                self.try_complete(id);
+            }
+        }
+        let flushes: Vec<u32> = self.flush_waits.range(..=nr).map(|(k, _)| *k).collect();
+        for e in flushes {
+            for id in self.flush_waits.remove(&e).unwrap_or_default() {
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.net = Net::Done;
+                }
+                self.try_complete(id);
+            }
+        }
+    }
+
+    /// The peer is gone: every write it did not confirm with a barrier-ack may be missing
+    /// there, so it goes into the bitmap; waiting requests complete on local completion.
+    pub(super) fn tl_clear(&mut self) {
+        let ids: Vec<ReqId> = self.reqs.keys().copied().collect();
+        for id in ids {
+            if let Some(r) = self.reqs.get_mut(&id) {
+                if r.in_epoch || r.net == Net::Pending {
+                    if let ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } =
+                        r.kind
+                    {
+                        self.bitmap.set_range(offset, len);
+                    }
+                    r.in_epoch = false;
+                    if r.net == Net::Pending {
+                        r.net = Net::Done;
+                    }
+                }
+            }
+            self.try_complete(id);
+        }
+        self.unacked_epochs.clear();
+        self.flush_waits.clear();
+        self.epoch_writes = 0;
+        self.epoch_close_pending = false;
+        self.recv.clear();
+    }
+
+    // ---- the Secondary's write path ----
+
+    pub(super) fn on_data(
+        &mut self,
+        sector: u64,
+        seq: u64,
+        flags: DataFlags,
+        size: u32,
+        payload: Vec<u8>,
+    ) {
+        let offset = sector.saturating_mul(512);
+        let len = u64::from(size);
+        let size_ok = if flags.trim() {
+            payload.is_empty()
+        } else {
+            payload.len() as u64 == len
+        };
+        if !size_ok || self.check_range(offset, len).is_err() {
+            return self.protocol_error(format!(
+                "write at sector {sector} of {size} bytes does not fit the {}-byte device",
+                self.cfg.size
+            ));
+        }
+        if self.role == crate::Role::Primary && !self.cfg.allow_two_primaries {
+            return self.protocol_error("peer wrote to a Primary without allow-two-primaries");
+        }
+        self.counters.nr += len / 1024;
+        if self.cfg.protocol == Protocol::B {
+            self.send(Msg::RecvAck { seq });
+        }
+        let ep = self.recv.open();
+        ep.pending += 1;
+        ep.size += 1;
+        let serial = ep.serial;
+        let io = self.alloc_io();
+        self.ios.insert(
+            io,
+            Io::PeerWrite {
+                gen: self.conn_gen,
+                seq,
+                serial,
+                offset,
+                len,
+            },
+        );
+        self.counters.dw += len / 1024;
+        let op = if flags.trim() {
+            Action::Trim { io, offset, len }
+        } else {
+            Action::Write {
+                io,
+                offset,
+                data: payload,
+                fua: flags.fua(),
+            }
+        };
+        self.submit_local_write(io, offset, len, op);
+    }
+
+    pub(super) fn on_barrier(&mut self, nr: u32) {
+        let ep = self.recv.open();
+        ep.nr = Some(nr);
+        self.progress_barriers();
+    }
+
+    /// Flushes the oldest closed epoch once all its writes are done; acks after the flush.
+    fn progress_barriers(&mut self) {
+        let Some(front) = self.recv.epochs.front_mut() else {
+            return;
+        };
+        if front.nr.is_some() && front.pending == 0 && !front.flushing {
+            front.flushing = true;
+            let serial = front.serial;
+            let io = self.alloc_io();
+            self.ios.insert(
+                io,
+                Io::BarrierFlush {
+                    gen: self.conn_gen,
+                    serial,
+                },
+            );
+            self.emit(Action::Flush { io });
+        }
+    }
+
+    // ---- disk completions ----
+
+    pub(super) fn disk_done(&mut self, io: IoId, result: DiskResult) {
+        let Some(what) = self.ios.remove(&io) else {
+            return self.log(
+                Level::Warn,
+                format!("completion for unknown disk operation {io}"),
+            );
+        };
+        let err = match &result {
+            DiskResult::Failed(e) => Some(*e),
+            _ => None,
+        };
+        match what {
+            Io::App(id) => {
+                let range = self.reqs.get(&id).and_then(|r| match r.kind {
+                    ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } => {
+                        Some((offset, len))
+                    }
+                    _ => None,
+                });
+                if let Some((o, l)) = range {
+                    self.local_write_finished(o, l);
+                    if err.is_some() {
+                        // The peer may have it, we do not: resync must fix our copy.
+                        self.bitmap.set_range(o, l);
+                    }
+                }
+                if let Some(r) = self.reqs.get_mut(&id) {
+                    r.local_pending = false;
+                    r.local_err = err;
+                }
+                self.try_complete(id);
+                self.sync_pump();
+            }
+            Io::AppRead(id) => match result {
+                DiskResult::Data(d) => self.reply(id, Ok(Some(d))),
+                DiskResult::Failed(e) => self.reply(id, Err(Error::DiskIo(e))),
+                DiskResult::Done => self.reply(id, Ok(Some(Vec::new()))),
+            },
+            Io::AlTx => {
+                if err.is_some() {
+                    self.al.failed(io);
+                } else {
+                    self.al.committed(io);
+                }
+                let waiting: Vec<ReqId> = self
+                    .reqs
+                    .iter()
+                    .filter(|(_, r)| r.al_wait.contains(&io))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in waiting {
+                    let Some(r) = self.reqs.get_mut(&id) else {
+                        continue;
+                    };
+                    r.al_wait.retain(|&x| x != io);
+                    if let Some(e) = err {
+                        r.local_pending = false;
+                        r.local_err = Some(e);
+                        r.extents.clear();
+                        self.try_complete(id);
+                    } else if r.al_wait.is_empty() {
+                        self.issue_write(id);
+                    }
+                }
+            }
+            Io::PeerWrite {
+                gen,
+                seq,
+                serial,
+                offset,
+                len,
+            } => {
+                self.local_write_finished(offset, len);
+                if err.is_some() {
+                    self.bitmap.set_range(offset, len);
+                } else if matches!(self.cs, ConnState::SyncTarget | ConnState::PausedSyncT) {
+                    // A full-block application write brings that block in sync.
+                    self.clear_fully_covered(offset, len);
+                }
+                if gen == self.conn_gen {
+                    if let Some(ep) = self.recv.epochs.iter_mut().find(|e| e.serial == serial) {
+                        ep.pending = ep.pending.saturating_sub(1);
+                    }
+                    match (err, self.cfg.protocol) {
+                        (Some(_), _) => self.send(Msg::NegAck { seq }),
+                        (None, Protocol::C) => self.send(Msg::WriteAck { seq }),
+                        _ => {}
+                    }
+                    self.progress_barriers();
+                }
+                self.sync_pump();
+            }
+            Io::BarrierFlush { gen, serial } => {
+                if gen == self.conn_gen {
+                    if let Some(front) = self.recv.epochs.front() {
+                        if front.serial == serial {
+                            let nr = front.nr.unwrap_or(0);
+                            let size = front.size;
+                            self.recv.epochs.pop_front();
+                            self.send(Msg::BarrierAck { nr, set_size: size });
+                            self.progress_barriers();
+                        }
+                    }
+                }
+            }
+            Io::RsRead {
+                gen,
+                sector,
+                size,
+                dirty,
+            } => self.rs_read_done(gen, sector, size, dirty, result),
+            Io::RsWrite { gen, sector, size } => self.rs_write_done(gen, sector, size, err),
+            Io::RsEndFlush { gen } => self.rs_end_flush_done(gen),
+            Io::VerifyRead {
+                gen,
+                sector,
+                size,
+                peer_digest,
+            } => self.verify_read_done(gen, sector, size, peer_digest, result),
+        }
+    }
+
+    /// Clears the bits of blocks the range covers entirely.
+    pub(super) fn clear_fully_covered(&mut self, offset: u64, len: u64) {
+        let first = offset.div_ceil(BM_BLOCK_SIZE);
+        let end = (offset + len) / BM_BLOCK_SIZE;
+        for b in first..end {
+            self.bitmap.clear(b);
+        }
+    }
+}
+
+fn ranges_overlap(a: u64, alen: u64, b: u64, blen: u64) -> bool {
+    let ra = block_range(a, alen);
+    let rb = block_range(b, blen);
+    ra.start < rb.end && rb.start < ra.end
+}

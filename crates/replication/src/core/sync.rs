@@ -1,0 +1,535 @@
+//! Resync and online verify.
+//!
+//! Resync is pulled by the SyncTarget (`reference/drbd.md` §1.9): it walks its bitmap and
+//! requests one 4 KiB block at a time, paced by a token bucket that the ticks refill at
+//! `resync-rate` (capped by `c-max-rate`). The SyncSource answers with the block, or with
+//! "in sync" when an application write already covered it. The source never reads a block while
+//! an application write to it is on the disk, and re-reads it if one started meanwhile, so a
+//! reply never carries data older than a write the target already received.
+//!
+//! When the target's bitmap is empty it flushes its disk, tells the source, and both rotate
+//! their identifiers to `[source.Current, 0, sync_uuid, old source bitmap]`.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
+
+use super::io::Io;
+use super::Core;
+use crate::action::{Action, Level};
+use crate::bitmap::BM_BLOCK_SIZE;
+use crate::event::DiskResult;
+use crate::handshake::Handler;
+use crate::state::{ConnState, DiskState};
+use crate::wire::Msg;
+
+/// Resync or verify requests in flight at most.
+const MAX_INFLIGHT: usize = 32;
+const BLOCK: u32 = BM_BLOCK_SIZE as u32;
+
+/// Progress of an online verify run (on the VerifyS side).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Verify {
+    cursor: u64,
+    end: u64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    pub cursor: u64,
+    /// Blocks requested from the peer (resync on the target, verify on VerifyS).
+    pub inflight: BTreeSet<u64>,
+    /// Resync writes on our disk.
+    pub writes: u32,
+    /// Bytes we may request now.
+    pub tokens: u64,
+    pub last_refill: u64,
+    pub total_bits: u64,
+    pub started_ms: u64,
+    /// The target's final flush is on the disk.
+    pub finishing: bool,
+    pub user_paused: bool,
+    /// Source: requests waiting for application writes to the same blocks.
+    pub deferred: Vec<(u64, u32)>,
+    pub verify: Option<Verify>,
+    /// Blocks the last verify found different.
+    pub verify_oos: u64,
+}
+
+impl SyncState {
+    pub fn verify_active(&self) -> bool {
+        self.verify.is_some()
+    }
+    pub fn verify_left(&self) -> u64 {
+        self.verify.as_ref().map_or(0, |v| {
+            v.end.saturating_sub(v.cursor) + self.inflight.len() as u64
+        })
+    }
+    /// Average rate since the start, KiB/s.
+    pub fn rate_kib_s(&self, now: u64, left_bits: u64) -> u64 {
+        let done = self.total_bits.saturating_sub(left_bits) * 4;
+        let ms = now.saturating_sub(self.started_ms).max(1);
+        done * 1000 / ms
+    }
+}
+
+impl Core {
+    pub(super) fn start_resync(&mut self, source: bool) {
+        self.sync.total_bits = self.bitmap.count();
+        self.sync.started_ms = self.now;
+        self.sync.cursor = 0;
+        self.sync.inflight.clear();
+        self.sync.finishing = false;
+        self.sync.last_refill = self.now;
+        self.sync.tokens = u64::from(BLOCK);
+        self.log(
+            Level::Info,
+            format!(
+                "Began resync as {} (will sync {} KB [{} bits set]).",
+                if source { "SyncSource" } else { "SyncTarget" },
+                self.sync.total_bits * 4,
+                self.sync.total_bits
+            ),
+        );
+        if source {
+            self.set_pdsk(DiskState::Inconsistent);
+            self.set_cs(ConnState::SyncSource);
+        } else {
+            self.set_cs(ConnState::SyncTarget);
+        }
+        self.update_pause();
+        self.sync_pump();
+    }
+
+    /// Applies the user and peer pause flags to the connection state.
+    pub(super) fn update_pause(&mut self) {
+        let paused = self.sync.user_paused || self.conn.as_ref().is_some_and(|c| c.peer_paused);
+        let to = match (self.cs, paused) {
+            (ConnState::SyncSource, true) => ConnState::PausedSyncS,
+            (ConnState::SyncTarget, true) => ConnState::PausedSyncT,
+            (ConnState::PausedSyncS, false) => ConnState::SyncSource,
+            (ConnState::PausedSyncT, false) => ConnState::SyncTarget,
+            (cs, _) => cs,
+        };
+        self.set_cs(to);
+        self.sync_pump();
+    }
+
+    pub(super) fn sync_reset(&mut self) {
+        self.sync.inflight.clear();
+        self.sync.writes = 0;
+        self.sync.finishing = false;
+        self.sync.deferred.clear();
+        self.sync.verify = None;
+    }
+
+    pub(super) fn sync_tick(&mut self) {
+        let rate = self.cfg.resync_bytes_per_sec();
+        let elapsed = self.now.saturating_sub(self.sync.last_refill);
+        self.sync.last_refill = self.now;
+        let burst = (rate / 10).max(2 * u64::from(BLOCK));
+        self.sync.tokens = (self.sync.tokens + rate * elapsed / 1000).min(burst);
+        self.sync_pump();
+    }
+
+    /// Issues what the token bucket allows; finishes the resync or verify when done.
+    pub(super) fn sync_pump(&mut self) {
+        self.retry_deferred_rs();
+        match self.cs {
+            ConnState::SyncTarget => self.resync_pump(),
+            ConnState::VerifyS => self.verify_pump(),
+            _ => {}
+        }
+    }
+
+    fn resync_pump(&mut self) {
+        while self.sync.tokens >= u64::from(BLOCK) && self.sync.inflight.len() < MAX_INFLIGHT {
+            let Some(bit) = self.next_wanted_bit() else {
+                break;
+            };
+            self.sync.inflight.insert(bit);
+            self.sync.tokens -= u64::from(BLOCK);
+            self.sync.cursor = bit + 1;
+            self.send(Msg::ResyncRequest {
+                sector: bit * (BM_BLOCK_SIZE / 512),
+                size: BLOCK,
+            });
+        }
+        if self.bitmap.count() == 0
+            && self.sync.inflight.is_empty()
+            && self.sync.writes == 0
+            && !self.sync.finishing
+        {
+            // Everything is on our disk; make it durable before declaring it UpToDate.
+            self.sync.finishing = true;
+            let io = self.alloc_io();
+            self.ios.insert(io, Io::RsEndFlush { gen: self.conn_gen });
+            self.emit(Action::Flush { io });
+        }
+    }
+
+    /// The next out-of-sync block not yet requested, wrapping once: bits set behind the
+    /// cursor (by `OutOfSync` or a failed write) are picked up on the next pass.
+    fn next_wanted_bit(&self) -> Option<u64> {
+        for start in [self.sync.cursor, 0] {
+            let mut from = start;
+            while let Some(b) = self.bitmap.next_set(from) {
+                if !self.sync.inflight.contains(&b) {
+                    return Some(b);
+                }
+                from = b + 1;
+            }
+        }
+        None
+    }
+
+    pub(super) fn on_rs_request(&mut self, sector: u64, size: u32) {
+        if !self.cs.is_syncing() {
+            return self.protocol_error("resync request while not SyncSource");
+        }
+        let bit = sector / (BM_BLOCK_SIZE / 512);
+        if !self.bitmap.get(bit) {
+            return self.send(Msg::ResyncInSync { sector, size });
+        }
+        self.sync.deferred.push((sector, size));
+        self.retry_deferred_rs();
+    }
+
+    fn retry_deferred_rs(&mut self) {
+        if self.sync.deferred.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.sync.deferred);
+        for (sector, size) in pending {
+            let offset = sector * 512;
+            let busy = crate::bitmap::block_range(offset, u64::from(size))
+                .any(|b| self.wq.busy.contains(&b));
+            if busy {
+                self.sync.deferred.push((sector, size));
+                continue;
+            }
+            let io = self.alloc_io();
+            self.ios.insert(
+                io,
+                Io::RsRead {
+                    gen: self.conn_gen,
+                    sector,
+                    size,
+                    dirty: false,
+                },
+            );
+            self.counters.dr += u64::from(size) / 1024;
+            self.emit(Action::Read {
+                io,
+                offset,
+                len: u64::from(size),
+            });
+        }
+    }
+
+    /// An application write starts: resync reads of its blocks may return stale data.
+    pub(super) fn mark_rs_reads_dirty(&mut self, offset: u64, len: u64) {
+        let end = offset + len;
+        for io in self.ios.values_mut() {
+            if let Io::RsRead {
+                sector,
+                size,
+                dirty,
+                ..
+            } = io
+            {
+                let s = *sector * 512;
+                if s < end && offset < s + u64::from(*size) {
+                    *dirty = true;
+                }
+            }
+        }
+    }
+
+    pub(super) fn rs_read_done(
+        &mut self,
+        gen: u64,
+        sector: u64,
+        size: u32,
+        dirty: bool,
+        result: DiskResult,
+    ) {
+        if gen != self.conn_gen {
+            return;
+        }
+        if dirty {
+            self.sync.deferred.push((sector, size));
+            return self.retry_deferred_rs();
+        }
+        match result {
+            DiskResult::Data(payload) if payload.len() == size as usize => {
+                self.counters.ns += u64::from(size) / 1024;
+                self.send(Msg::ResyncReply { sector, payload });
+            }
+            _ => self.protocol_error(format!(
+                "local read of sector {sector} failed during resync; fix the disk, then reconnect"
+            )),
+        }
+    }
+
+    pub(super) fn on_rs_reply(&mut self, sector: u64, payload: Vec<u8>) {
+        let bit = sector / (BM_BLOCK_SIZE / 512);
+        if !self.sync.inflight.remove(&bit) || payload.len() != BLOCK as usize {
+            return self.protocol_error(format!("unrequested resync reply for sector {sector}"));
+        }
+        let io = self.alloc_io();
+        let size = BLOCK;
+        self.ios.insert(
+            io,
+            Io::RsWrite {
+                gen: self.conn_gen,
+                sector,
+                size,
+            },
+        );
+        self.sync.writes += 1;
+        self.counters.nr += u64::from(size) / 1024;
+        self.counters.dw += u64::from(size) / 1024;
+        let offset = sector * 512;
+        self.submit_local_write(
+            io,
+            offset,
+            u64::from(size),
+            Action::Write {
+                io,
+                offset,
+                data: payload,
+                fua: false,
+            },
+        );
+    }
+
+    pub(super) fn rs_write_done(&mut self, gen: u64, sector: u64, size: u32, err: Option<i32>) {
+        let offset = sector * 512;
+        self.local_write_finished(offset, u64::from(size));
+        if gen != self.conn_gen {
+            return;
+        }
+        self.sync.writes = self.sync.writes.saturating_sub(1);
+        if err.is_none() {
+            self.bitmap.clear_range(offset, u64::from(size));
+            self.send(Msg::ResyncWriteAck { sector, size });
+        }
+        self.sync_pump();
+    }
+
+    pub(super) fn on_rs_in_sync(&mut self, sector: u64, size: u32) {
+        let bit = sector / (BM_BLOCK_SIZE / 512);
+        if self.sync.inflight.remove(&bit) {
+            self.bitmap.clear_range(sector * 512, u64::from(size));
+        }
+        self.sync_pump();
+    }
+
+    pub(super) fn on_rs_write_ack(&mut self, sector: u64, size: u32) {
+        self.bitmap.clear_range(sector * 512, u64::from(size));
+    }
+
+    pub(super) fn rs_end_flush_done(&mut self, gen: u64) {
+        if gen != self.conn_gen || self.cs != ConnState::SyncTarget {
+            return;
+        }
+        if self.bitmap.count() > 0 {
+            // Bits arrived while flushing: another pass.
+            self.sync.finishing = false;
+            return self.sync_pump();
+        }
+        self.send(Msg::ResyncFinished);
+        self.finish_resync(false);
+    }
+
+    pub(super) fn on_rs_finished(&mut self) {
+        if !self.cs.is_syncing() {
+            return self.protocol_error("resync finished while not syncing");
+        }
+        self.finish_resync(true);
+    }
+
+    fn finish_resync(&mut self, source: bool) {
+        let Some(c) = self.conn.as_ref() else { return };
+        let sync_uuid = c.sync_uuid;
+        let source_gi = c.source_gi;
+        if source {
+            self.bitmap.clear_all();
+            let b = self.gi.bitmap;
+            self.gi.push_history(b);
+            self.gi.bitmap = 0;
+            self.set_pdsk(DiskState::UpToDate);
+        } else if let Some(mut g) = source_gi {
+            g.set_bitmap(sync_uuid);
+            let b = g.bitmap;
+            g.push_history(b);
+            g.bitmap = 0;
+            g.current = (g.current & !1) | u64::from(self.role == crate::Role::Primary);
+            self.gi = g;
+            self.set_disk(DiskState::UpToDate);
+            self.set_pdsk(DiskState::UpToDate);
+        }
+        self.set_cs(ConnState::Connected);
+        self.persist_meta();
+        self.persist_bitmap_all();
+        let secs = self.now.saturating_sub(self.sync.started_ms) / 1000;
+        self.log(
+            Level::Info,
+            format!(
+                "Resync done (total {secs} sec; {} K)",
+                self.sync.total_bits * 4
+            ),
+        );
+    }
+
+    // ---- online verify ----
+
+    pub(super) fn start_verify(&mut self) {
+        self.sync.verify = Some(Verify {
+            cursor: 0,
+            end: self.bitmap.len(),
+        });
+        self.sync.verify_oos = 0;
+        self.sync.total_bits = self.bitmap.len();
+        self.sync.started_ms = self.now;
+        self.sync.inflight.clear();
+        self.sync.tokens = u64::from(BLOCK);
+        self.sync.last_refill = self.now;
+        self.set_cs(ConnState::VerifyS);
+        self.sync_pump();
+    }
+
+    fn verify_pump(&mut self) {
+        let Some(mut v) = self.sync.verify.take() else {
+            return;
+        };
+        while self.sync.tokens >= u64::from(BLOCK)
+            && self.sync.inflight.len() < MAX_INFLIGHT
+            && v.cursor < v.end
+        {
+            let bit = v.cursor;
+            v.cursor += 1;
+            self.sync.tokens -= u64::from(BLOCK);
+            self.sync.inflight.insert(bit);
+            self.send(Msg::VerifyRequest {
+                sector: bit * (BM_BLOCK_SIZE / 512),
+                size: BLOCK,
+            });
+        }
+        let done = v.cursor >= v.end && self.sync.inflight.is_empty();
+        self.sync.verify = Some(v);
+        if done {
+            self.sync.verify = None;
+            self.send(Msg::VerifyFinished);
+            self.set_cs(ConnState::Connected);
+            let oos = self.sync.verify_oos;
+            self.log(
+                Level::Info,
+                format!("Online verify done, {} KiB out of sync", oos * 4),
+            );
+            if oos > 0 {
+                self.emit(Action::CallHandler(Handler::OutOfSync));
+            }
+        }
+    }
+
+    pub(super) fn on_verify_request(&mut self, sector: u64, size: u32) {
+        if self.cs == ConnState::Connected {
+            self.set_cs(ConnState::VerifyT);
+        }
+        if self.cs != ConnState::VerifyT || size != BLOCK {
+            return self.protocol_error("verify request outside online verify");
+        }
+        self.verify_read(sector, size, None);
+    }
+
+    fn verify_read(&mut self, sector: u64, size: u32, peer_digest: Option<Vec<u8>>) {
+        let offset = sector * 512;
+        if offset + u64::from(size) > self.cfg.size {
+            return self.protocol_error("verify request past the end of the device");
+        }
+        let io = self.alloc_io();
+        self.ios.insert(
+            io,
+            Io::VerifyRead {
+                gen: self.conn_gen,
+                sector,
+                size,
+                peer_digest,
+            },
+        );
+        self.counters.dr += u64::from(size) / 1024;
+        self.emit(Action::Read {
+            io,
+            offset,
+            len: u64::from(size),
+        });
+    }
+
+    pub(super) fn on_verify_reply(&mut self, sector: u64, size: u32, digest: Vec<u8>) {
+        let bit = sector / (BM_BLOCK_SIZE / 512);
+        if self.cs != ConnState::VerifyS || !self.sync.inflight.contains(&bit) {
+            return self.protocol_error("unrequested verify reply");
+        }
+        self.verify_read(sector, size, Some(digest));
+    }
+
+    pub(super) fn verify_read_done(
+        &mut self,
+        gen: u64,
+        sector: u64,
+        size: u32,
+        peer_digest: Option<Vec<u8>>,
+        result: DiskResult,
+    ) {
+        if gen != self.conn_gen {
+            return;
+        }
+        let DiskResult::Data(data) = result else {
+            return self.protocol_error(format!(
+                "local read of sector {sector} failed during verify"
+            ));
+        };
+        let digest = Sha256::digest(&data).to_vec();
+        match peer_digest {
+            None => self.send(Msg::VerifyReply {
+                sector,
+                size,
+                digest,
+            }),
+            Some(peer) => {
+                let bit = sector / (BM_BLOCK_SIZE / 512);
+                self.sync.inflight.remove(&bit);
+                let in_sync = peer == digest;
+                if !in_sync {
+                    self.sync.verify_oos += 1;
+                    self.bitmap.set_range(sector * 512, u64::from(size));
+                    self.log(
+                        Level::Warn,
+                        format!("Out of sync: sector {sector}, size {size}"),
+                    );
+                }
+                self.send(Msg::VerifyResult {
+                    sector,
+                    size,
+                    in_sync,
+                });
+                self.sync_pump();
+            }
+        }
+    }
+
+    pub(super) fn on_verify_result(&mut self, sector: u64, size: u32, in_sync: bool) {
+        if !in_sync {
+            self.sync.verify_oos += 1;
+            self.bitmap.set_range(sector * 512, u64::from(size));
+        }
+    }
+
+    pub(super) fn on_verify_finished(&mut self) {
+        if self.cs == ConnState::VerifyT {
+            self.set_cs(ConnState::Connected);
+        }
+    }
+}
