@@ -82,10 +82,7 @@ pub enum MetaError {
     },
 
     /// The device cannot hold the metadata plus a minimum of data.
-    #[error(
-        "{device} is too small: {size} bytes, at least {needed} needed \
-         ({reason}); use a larger device or lower al-extents"
-    )]
+    #[error("{device} is too small: {size} bytes, at least {needed} needed for {reason}")]
     DeviceTooSmall {
         device: String,
         size: u64,
@@ -122,7 +119,10 @@ pub enum MetaError {
     },
 
     /// A read, write or flush of the device failed.
-    #[error("cannot {op} {len} bytes on {device} at byte {offset}: {source}")]
+    #[error(
+        "cannot {op} {device}{}: {source}; check the device and the kernel log (dmesg)",
+        span(*.offset, *.len)
+    )]
     Io {
         op: &'static str,
         device: String,
@@ -131,6 +131,14 @@ pub enum MetaError {
         #[source]
         source: io::Error,
     },
+}
+
+fn span(offset: u64, len: usize) -> String {
+    if len == 0 {
+        String::new()
+    } else {
+        format!(" at byte {offset} ({len} bytes)")
+    }
 }
 
 /// Result alias used throughout the crate.
@@ -218,9 +226,22 @@ mod tests {
             device: "/dev/z".into(),
             size: 4096,
             needed: 1 << 23,
-            reason: "metadata plus one 4 MiB extent of data",
+            reason: "internal metadata plus 4 MiB of data",
         };
         assert_eq!(e.exit_code(), EXIT_CONFIG);
         assert!(e.to_string().contains("/dev/z is too small: 4096 bytes"));
+
+        let e = MetaError::Io {
+            op: "read",
+            device: "/dev/q".into(),
+            offset: 8192,
+            len: 4096,
+            source: std::io::Error::other("boom"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot read /dev/q at byte 8192 (4096 bytes): boom; \
+             check the device and the kernel log (dmesg)"
+        );
     }
 }

@@ -111,6 +111,7 @@ fn too_large(value: u64) -> MetaError {
 impl Layout {
     /// Metadata at the end of the backing device `device` of
     /// `backing_size` bytes: `[data][bitmap][activity log][sb 0][sb 1]`.
+    /// A size that is not a multiple of 4 KiB leaves its last partial block unused.
     pub fn internal(device: &str, backing_size: u64, al_extents: u32) -> Result<Layout> {
         check_al_extents(al_extents)?;
         let aligned = backing_size / BLOCK * BLOCK;
@@ -126,7 +127,8 @@ impl Layout {
                 device: device.to_string(),
                 size: backing_size,
                 needed,
-                reason: "internal metadata plus one 4 MiB extent of data",
+                reason: "internal metadata plus one 4 MiB extent of data; \
+                         use a larger device or a lower al-extents",
             });
         }
         let capacity = aligned - md_size;
@@ -169,7 +171,8 @@ impl Layout {
                 device: md_device.to_string(),
                 size: md_device_size,
                 needed: end,
-                reason: "external metadata for this data device and meta-disk index",
+                reason: "the external metadata of this data device at this meta-disk index; \
+                         use a larger metadata device",
             });
         }
         Ok(layout)
@@ -184,7 +187,7 @@ impl Layout {
                 device: "the data device".to_string(),
                 size: data_size,
                 needed: MIN_DATA_SIZE,
-                reason: "one 4 MiB extent of data",
+                reason: "one 4 MiB extent of data; use a larger data device",
             });
         }
         if capacity > MAX_DATA_SIZE {

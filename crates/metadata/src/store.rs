@@ -192,7 +192,7 @@ pub fn create<IO: BlockIo>(
             device: dev.path.clone(),
             size,
             needed: layout.md_end(),
-            reason: "the metadata layout it was computed for",
+            reason: "the layout it was computed for; recompute it from the device's size",
         });
     }
     if Layout::superblock_offsets(layout.placement, size) != Some(layout.sb_offsets) {
@@ -254,7 +254,8 @@ pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Me
             device: dev.path.clone(),
             size,
             needed: l.md_end(),
-            reason: "the metadata it holds says so: the device shrank",
+            reason: "the metadata it holds (did it shrink?); restore its size, \
+                     or run `shimaiadm create-md` to start over",
         });
     }
     let n_words = sb.data_size.div_ceil(BM_BLOCK_SIZE).div_ceil(64) as usize;
@@ -428,7 +429,7 @@ impl<IO: BlockIo> Metadata<IO> {
                 device: device.to_string(),
                 size,
                 needed: self.sb.data_size,
-                reason: "the size the metadata records as agreed with the peer",
+                reason: "the size agreed with the peer (did it shrink?); restore its size",
             });
         }
         Ok(())
