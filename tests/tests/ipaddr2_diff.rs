@@ -233,6 +233,22 @@ static SCENARIOS: &[Scenario] = &[
         &["start", "monitor", "stop"],
     ),
     sc(
+        "v6 with DAD",
+        &[("ip", "2001:db8:N::8"), ("nic", "va")],
+        &[],
+        &["start", "monitor", "status", "stop", "status"],
+    ),
+    sc(
+        "v6 DAD failure",
+        &[
+            ("ip", "2001:db8:N::9"),
+            ("nic", "va"),
+            ("cidr_netmask", "64"),
+        ],
+        &["addr add 2001:db8:N::9/64 dev vb nodad"],
+        &["start", "probe", "stop"],
+    ),
+    sc(
         "v6 probe and validate",
         &[("ip", "2001:db8:N::7")],
         &[],

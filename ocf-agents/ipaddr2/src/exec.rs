@@ -130,12 +130,25 @@ impl Executor<'_> {
                     ));
                     return Ok(());
                 };
+                let interval = Duration::from_millis(*interval_ms);
+                let mut count = *count;
+                if !*background {
+                    // In the foreground, stop announcing before the operation times out.
+                    let fits = self.deadline.remaining().as_millis() / interval.as_millis().max(1);
+                    let fits = u32::try_from(fits).unwrap_or(u32::MAX).max(1);
+                    if fits < count {
+                        self.log.warn(&format!(
+                            "sending only {fits} of {count} announcements for {ip}: the operation timeout is near"
+                        ));
+                        count = fits;
+                    }
+                }
                 let job = Job {
                     index: *index,
                     mac,
                     ip: *ip,
-                    count: *count,
-                    interval: Duration::from_millis(*interval_ms),
+                    count,
+                    interval,
                 };
                 let res = if *background {
                     announce::kill_background(ip_text);
