@@ -359,6 +359,11 @@ fn failed_stop_reports_the_holder_and_ends_before_the_timeout() {
         reason.contains("Couldn't unmount") && reason.contains("busy"),
         "{reason}"
     );
+    let holder = r.w.holders[0].pid();
+    assert!(
+        reason.contains(&format!("still used by {holder} (sleep 300)")),
+        "{reason}"
+    );
     check_exit_reasons("failed stop", &r);
 }
 

@@ -462,3 +462,14 @@ scenario!(depth_20_after_stop_and_restart, ext4, |r: &mut Run| {
     r.act("stop");
     r.state();
 });
+
+scenario!(stacked_mounts_on_the_mount_point, ext4, |r: &mut Run| {
+    r.standard("ext4");
+    r.act("start");
+    r.sh(&format!("mount -t tmpfs stacked {}", r.w.mnt().display()));
+    r.state();
+    r.act("monitor");
+    r.act("stop");
+    r.state();
+    r.act("monitor");
+});

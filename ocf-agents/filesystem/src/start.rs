@@ -33,7 +33,14 @@ fn block_device(cfg: &Config) -> (Option<String>, bool) {
 
 fn decide(cfg: &Config, mp: &Path) -> Result<StartPlan> {
     let table = read_table()?;
-    let (dev, present) = block_device(cfg);
+    // Resolving a tag reads every disk's superblock; not worth it (nor the
+    // risk of blocking on a dead disk) when the plan ends before mounting.
+    let settled = table.at(mp).is_some() || table.below(mp).next().is_some();
+    let (dev, present) = if settled {
+        (None, false)
+    } else {
+        block_device(cfg)
+    };
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     plan::plan_start(
         cfg,

@@ -118,24 +118,37 @@ fn unmount_one(
     let mut signalled: BTreeSet<(i32, i32)> = BTreeSet::new();
     let mut last_error = String::new();
     let mut users = Vec::new();
+    let mut told_nobody = false;
     loop {
         let mut cmd = Command::new(umount);
         if plan.force_flag {
             cmd.arg("-f");
         }
         cmd.arg(m);
-        match command::run(&mut cmd, deadline) {
-            Ok(out) => last_error = out.one_line(),
+        let unmounted_one = match command::run(&mut cmd, deadline) {
+            Ok(out) => {
+                last_error = out.one_line();
+                out.success()
+            }
             // Cut short by the deadline: umount's earlier answer says more.
-            Err(e) if last_error.is_empty() => last_error = e.reason().to_string(),
-            Err(_) => {}
-        }
+            Err(e) => {
+                if last_error.is_empty() {
+                    last_error = e.reason().to_string();
+                }
+                false
+            }
+        };
         let table = read_table()?;
         let Some(still) = table.at(m) else {
             ctx.log
                 .info(&format!("unmounted {} successfully", m.display()));
             return Ok(());
         };
+        // Several filesystems stacked on one mount point: that one went,
+        // the next one below gets its own plain umount before any signal.
+        if unmounted_one && !deadline.expired() {
+            continue;
+        }
         let elapsed = started.elapsed();
         let Some(sig) = plan::signal_at(plan.signal, elapsed, budget) else {
             if elapsed >= budget || deadline.expired() {
@@ -149,7 +162,8 @@ fn unmount_one(
             dev: (plan.signal == ForceUnmount::All).then_some((still.major, still.minor)),
         };
         users = procs::find_users(Path::new("/proc"), &target, &[std::process::id() as i32]);
-        if users.is_empty() {
+        if users.is_empty() && !told_nobody {
+            told_nobody = true;
             ctx.log.info(&format!(
                 "No processes on {} were signalled. force_unmount is set to '{}'",
                 m.display(),
@@ -174,6 +188,15 @@ fn unmount_one(
         if left.is_zero() || !deadline.sleep(RETRY_PAUSE.min(left)) {
             break;
         }
+    }
+    if users.is_empty() {
+        // Nobody was signalled (force_unmount=false, or users hidden from
+        // the device match): still name who holds it, found by path only.
+        let by_path = Target {
+            mountpoint: m.to_path_buf(),
+            dev: None,
+        };
+        users = procs::find_users(Path::new("/proc"), &by_path, &[std::process::id() as i32]);
     }
     let holders: Vec<String> = users
         .iter()

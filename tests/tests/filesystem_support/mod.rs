@@ -61,6 +61,9 @@ impl Holder {
             .expect("spawn sleep");
         Holder { child }
     }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
     /// Whether the process is still alive (reaps it if it died).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
