@@ -241,6 +241,41 @@ mod tests {
         assert!(e.to_string().contains("major:minor"));
     }
 
+    /// The kernel's escaping (fs/proc_namespace.c `mangle`).
+    fn mangle(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &c in b {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\\') {
+                out.extend(format!("\\{c:03o}").bytes());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unescape_inverts_the_kernel_escaping(path in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            proptest::prop_assert_eq!(unescape(&mangle(&path)), path);
+        }
+
+        #[test]
+        fn any_mount_point_survives_a_round_trip(path in proptest::collection::vec(1u8..=255, 1..64)) {
+            let mut line = b"7 1 8:1 / ".to_vec();
+            line.extend(mangle(&path));
+            line.extend(b" rw shared:1 - ext4 /dev/sda1 rw");
+            let m = parse_line(&line, 1).unwrap();
+            proptest::prop_assert_eq!(m.mountpoint.into_os_string().into_vec(), path);
+            proptest::prop_assert_eq!(m.fstype, "ext4");
+        }
+
+        #[test]
+        fn parsing_never_panics(text in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = MountTable::parse(&text);
+        }
+    }
+
     #[test]
     fn reads_this_process_table() {
         let t = read_stable(Path::new(PROC_MOUNTINFO)).unwrap();

@@ -211,7 +211,12 @@ pub fn plan_stop(cfg: &Config, table: &MountTable, mp: &Path, source_is_block: b
         .map(|(i, m)| (m.mountpoint.components().count(), i, m.mountpoint.as_path()))
         .collect();
     below.sort_by(|a, b| b.cmp(a));
-    unmount.extend(below.iter().map(|(_, _, p)| p.to_path_buf()));
+    for (_, _, p) in below {
+        // Stacked mounts share a path; unmounting it repeats until it is free.
+        if !unmount.iter().any(|u| u == p) {
+            unmount.push(p.to_path_buf());
+        }
+    }
     if source_is_block && !cfg.is_bind() {
         let mut same: Vec<(usize, usize, &Path)> = table
             .mounts
@@ -469,6 +474,35 @@ mod tests {
         assert!(plan_stop(&c, &t, Path::new("/mnt/d"), false)
             .unmount
             .is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever is mounted below, no mount is unmounted before one
+        /// mounted below it, and the resource's own mount point comes last.
+        #[test]
+        fn stop_order_never_unmounts_a_parent_first(
+            paths in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec!["a", "b", "c"]), 1..4),
+                0..8,
+            )
+        ) {
+            let c = cfg("/dev/loop3", "ext4", "");
+            let mut lines = vec![ROOT.to_string(), "10 1 7:3 / /mnt/d rw - ext4 /dev/loop3 rw".into()];
+            for (i, p) in paths.iter().enumerate() {
+                lines.push(format!("{} 10 0:{} / /mnt/d/{} rw - tmpfs t rw", 20 + i, 40 + i, p.join("/")));
+            }
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let plan = plan_stop(&c, &table(&refs), Path::new("/mnt/d"), true);
+            proptest::prop_assert_eq!(plan.unmount.last().map(PathBuf::as_path), Some(Path::new("/mnt/d")));
+            for (i, earlier) in plan.unmount.iter().enumerate() {
+                for later in &plan.unmount[i + 1..] {
+                    proptest::prop_assert!(
+                        !later.starts_with(earlier),
+                        "{} before {}", earlier.display(), later.display()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
