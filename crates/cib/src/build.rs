@@ -86,7 +86,20 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
                         }
                     }
                 }
-                Mapping::Primitive(agent) => {
+                Mapping::Primitive(mut agent) => {
+                    let unmanaged_vg = (agent.kind == "Filesystem")
+                        .then(|| r.args.first().and_then(|d| mapping::volume_group(d)))
+                        .flatten()
+                        .filter(|vg| {
+                            !line.resources.iter().any(|o| {
+                                o.script == "LVM" && o.args.first().map(String::as_str) == Some(*vg)
+                            })
+                        });
+                    if let Some(vg) = unmanaged_vg {
+                        agent.notes.push(format!(
+                            "{vg} looks like an LVM volume group that the OS activated at boot under Heartbeat; if it sits on shared storage, add `LVM::{vg}` (LVM-activate) before this Filesystem"
+                        ));
+                    }
                     let id = format!("{}_{token_no}", sanitize_id(&agent.kind));
                     for n in &agent.notes {
                         warnings.push(format!("{}: {}: {n}", line.place, r.token));

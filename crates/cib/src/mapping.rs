@@ -172,6 +172,7 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
                 }
             };
             params.push(p("fstype", fstype));
+
             if let Some(o) = r.args.get(3) {
                 params.push(p("options", o.clone()));
             }
@@ -394,6 +395,16 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
         params,
         notes,
     }))
+}
+
+/// The volume group of a `/dev/VG/LV` path, when it is one.
+pub(crate) fn volume_group(device: &str) -> Option<&str> {
+    let rest = device.strip_prefix("/dev/")?;
+    let (vg, lv) = rest.split_once('/')?;
+    let not_lvm = [
+        "disk", "mapper", "md", "drbd", "cciss", "etherd", "ida", "rd", "block", "nbd",
+    ];
+    (!lv.is_empty() && !lv.contains('/') && !not_lvm.contains(&vg)).then_some(vg)
 }
 
 /// Any other name: an init script or a systemd unit. Heartbeat looked in

@@ -80,15 +80,15 @@ fn links(cf: &HaCf, c: &mut Corosync, warnings: &mut Vec<String>) {
     // One link per interface, in the order ha.cf first mentions it.
     let mut ifaces: Vec<(String, u16, String, Vec<String>)> = Vec::new();
     let mut add = |iface: &str, port: u16, what: String, peer: Option<&String>| {
-        let entry = match ifaces.iter_mut().position(|e| e.0 == iface) {
-            Some(i) => &mut ifaces[i],
+        let i = match ifaces.iter().position(|e| e.0 == iface) {
+            Some(i) => i,
             None => {
                 ifaces.push((iface.to_string(), port, what, Vec::new()));
-                ifaces.last_mut().expect("just pushed")
+                ifaces.len() - 1
             }
         };
         if let Some(p) = peer {
-            entry.3.push(p.clone());
+            ifaces[i].3.push(p.clone());
         }
     };
     for m in &cf.media {
