@@ -167,6 +167,18 @@ fn ipaddr2_announces_with_gratuitous_arp_and_unsolicited_na() {
     let mut mon = v4.clone();
     mon.push(("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()));
     assert_eq!(run(Some(&ns), "monitor", &mon).rc, 0);
+    // The IPv4 default: announced by a background child after start returned.
+    let bg = env(&[
+        ("ip", format!("10.{n}.0.6")),
+        ("arp_count", "2".into()),
+        ("arp_interval", "20".into()),
+    ]);
+    let t = Instant::now();
+    assert_eq!(run(Some(&ns), "start", &bg).rc, 0);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "start waited for the announcer"
+    );
     let v6 = env(&[
         ("ip", format!("2001:db8:{n}::5")),
         ("nodad", "true".into()),
@@ -193,6 +205,13 @@ fn ipaddr2_announces_with_gratuitous_arp_and_unsolicited_na() {
         assert_eq!(&f[22..28], &mac, "sender hardware address is va's MAC");
         assert_eq!(&f[20..22], &[0, 1], "ARP request (announcement)");
     }
+
+    let bg_ip = [10, n, 0, 6];
+    let bg_arps = frames
+        .iter()
+        .filter(|f| f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[28..32] == bg_ip)
+        .count();
+    assert_eq!(bg_arps, 2, "background announcer: {frames:?}");
 
     let target: std::net::Ipv6Addr = format!("2001:db8:{n}::5").parse().unwrap();
     let nas: Vec<&Vec<u8>> = frames
@@ -372,4 +391,30 @@ fn ipaddr2_start_needs_root_and_monitor_forks_nothing() {
         })
         .collect();
     assert!(spawns.is_empty(), "monitor created processes: {spawns:?}");
+}
+
+#[test]
+fn ipaddr2_lvs_ipv6_addrlabel_is_added_and_removed() {
+    if !have_root("ipaddr2_addrlabel") {
+        return;
+    }
+    let n = 75;
+    let ns = lab("ipl", n);
+    let vars = env(&[
+        ("ip", format!("2001:db8:{n}::7")),
+        ("nodad", "1".into()),
+        ("arp_count", "1".into()),
+        ("lvs_ipv6_addrlabel", "true".into()),
+        ("lvs_ipv6_addrlabel_value", "42".into()),
+    ]);
+    let label = format!("prefix 2001:db8:{n}::7/128 label 42");
+    assert_eq!(run(Some(&ns), "start", &vars).rc, 0);
+    assert!(
+        ns.ip("addrlabel list").contains(&label),
+        "{}",
+        ns.ip("addrlabel list")
+    );
+    assert_eq!(run(Some(&ns), "stop", &vars).rc, 0);
+    assert!(!ns.ip("addrlabel list").contains(&label));
+    assert!(!has_addr(&ns, &format!("2001:db8:{n}::7/")));
 }

@@ -198,10 +198,10 @@ pub fn findif(cfg: &Config, action: &Action, snap: &Snapshot) -> Result<Found, O
             )))
         }
     };
-    let netmask = match (&cfg.netmask, route) {
-        (Some(m), _) => m.clone(),
-        (None, Some(r)) => r.dst_len.to_string(),
-        (None, None) => unreachable_mask(),
+    // Without a mask there is a route (checked above), so this is never empty.
+    let netmask = match &cfg.netmask {
+        Some(m) => m.clone(),
+        None => route.map(|r| r.dst_len.to_string()).unwrap_or_default(),
     };
     let mut broadcast = cfg.broadcast.clone();
     if cfg.family == Family::V4 && broadcast.is_none() {
@@ -217,12 +217,6 @@ pub fn findif(cfg: &Config, action: &Action, snap: &Snapshot) -> Result<Found, O
         netmask,
         broadcast,
     })
-}
-
-/// Both nic and netmask missing without a route was rejected above; keep the
-/// function total anyway.
-fn unreachable_mask() -> String {
-    String::new()
 }
 
 /// What to do when findif fails, as `ip_init` does: a probe reports "not
