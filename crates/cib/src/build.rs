@@ -281,6 +281,12 @@ fn nodes(lines: &[GroupLine], cf: Option<&HaCf>, warnings: &mut Vec<String>) -> 
         if cf.is_some() {
             warnings.push("ha.cf has no `node` line: the nodes are taken from haresources".into());
         }
+        if nodes.len() < 2 {
+            warnings.push(format!(
+                "only one node is known ({}): give the ha.cf that lists both nodes",
+                nodes.join(" ")
+            ));
+        }
         return nodes;
     }
     for l in lines {
@@ -328,4 +334,131 @@ fn drbd_clone(name: &str, opts: &Options, node_count: usize) -> (String, Resourc
             comments: Vec::new(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoHost;
+
+    fn conv(hr: &str, hacf: Option<&str>, opts: &Options) -> Conversion {
+        let inputs = Inputs {
+            haresources: ("haresources", hr),
+            hacf: hacf.map(|t| ("ha.cf", t)),
+            authkeys: None,
+        };
+        build(&inputs, opts, &NoHost).unwrap()
+    }
+
+    fn ids(c: &Cluster) -> Vec<String> {
+        let mut v = Vec::new();
+        for r in &c.resources {
+            match r {
+                Resource::Primitive(p) => v.push(p.id.clone()),
+                Resource::Group { id, members, .. } => {
+                    v.push(id.clone());
+                    v.extend(members.iter().map(|m| m.id.clone()));
+                }
+                Resource::Clone { id, child, .. } => {
+                    v.push(id.clone());
+                    v.push(child.id.clone());
+                }
+            }
+        }
+        v
+    }
+
+    /// The old tool gave two `Xinetd_1` here; ids now count every token.
+    #[test]
+    fn ids_are_unique_and_follow_the_file() {
+        let c = conv(
+            "host01 Xinetd::a\nhost02 Xinetd::b Delay::5\n",
+            None,
+            &Options::default(),
+        );
+        assert_eq!(
+            ids(&c.cluster),
+            vec!["group_1", "Xinetd_1", "group_2", "Xinetd_2", "Delay_3"]
+        );
+    }
+
+    #[test]
+    fn drbd_only_line_prefers_the_promoted_role() {
+        let c = conv(
+            "a drbddisk::r0\nb IPaddr2::10.0.0.1\n",
+            Some("node a b\nbcast eth0\nauto_failback on\n"),
+            &Options::default(),
+        );
+        assert!(c.cluster.constraints.contains(&Constraint::Location {
+            id: "rsc_location_drbd_r0-clone".into(),
+            rsc: "drbd_r0-clone".into(),
+            role: Some(Role::Promoted),
+            score: "100".into(),
+            node: "a".into(),
+        }));
+        assert_eq!(
+            ids(&c.cluster),
+            vec!["drbd_r0-clone", "drbd_r0", "group_2", "IPaddr2_2"]
+        );
+    }
+
+    #[test]
+    fn shared_drbd_and_unknown_nodes_are_reported() {
+        let c = conv(
+            "a drbddisk::r0 IPaddr2::10.0.0.1\nc IPaddr2::10.0.0.2 drbddisk::r0\n",
+            Some("node a b\nbcast eth0\nauto_failback on\n"),
+            &Options::default(),
+        );
+        assert!(
+            c.warnings.iter().any(|w| w
+                .starts_with("haresources:2: DRBD resource r0 also serves a group that prefers a")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("haresources:2: node `c` is not a `node` of ha.cf")),
+            "{:?}",
+            c.warnings
+        );
+        let clones = c
+            .cluster
+            .resources
+            .iter()
+            .filter(|r| matches!(r, Resource::Clone { .. }))
+            .count();
+        assert_eq!(clones, 1);
+    }
+
+    #[test]
+    fn failback_monitors_and_old_schemas() {
+        let opts = Options {
+            monitor: false,
+            schema: "pacemaker-3.6".into(),
+            ..Options::default()
+        };
+        let c = conv(
+            "a drbddisk::r0 IPaddr2::10.0.0.1\n",
+            Some("node a b\nbcast eth0\nauto_failback off\n"),
+            &opts,
+        );
+        assert_eq!(
+            c.cluster.rsc_defaults,
+            vec![("resource-stickiness".to_string(), "INFINITY".to_string())]
+        );
+        assert!(c.cluster.legacy_roles);
+        let xml = crate::xml::write(&c.cluster);
+        assert!(xml.contains(r#"with-rsc-role="Master""#), "{xml}");
+        assert!(!xml.contains(r#"IPaddr2_2-monitor"#), "{xml}");
+        assert!(xml.contains(r#"drbd_r0-monitor-interval-29s"#), "{xml}");
+        let c = conv("a IPaddr2::10.0.0.1\n", None, &Options::default());
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("only one node is known")),
+            "{:?}",
+            c.warnings
+        );
+    }
 }
