@@ -113,6 +113,10 @@ type Alias = (&'static str, Target, &'static str, Option<&'static str>);
 const ALIASES: &[(Block, Alias)] = &[
     (Block::Net, ("fencing", Target::Disk, "fencing", None)),
     (
+        Block::Net,
+        ("no-tcp-cork", Target::Net, "tcp-cork", Some("no")),
+    ),
+    (
         Block::Disk,
         ("no-disk-barrier", Target::Disk, "disk-barrier", Some("no")),
     ),

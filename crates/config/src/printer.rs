@@ -156,13 +156,15 @@ fn volume_lines(volume: &Volume, resource_disk: &DiskOptions) -> Vec<String> {
         Some(d) => format!("disk {};", token(d, false)),
         None => "disk none;".to_string(),
     });
+    // A bare path ending in `[N]` would read back as path and index.
+    let md_path = |p: &str| token(p, p.contains('['));
     lines.push(match &volume.meta_disk {
         MetaDisk::Internal => "meta-disk internal;".to_string(),
-        MetaDisk::External { path, index: None } => format!("meta-disk {};", token(path, false)),
+        MetaDisk::External { path, index: None } => format!("meta-disk {};", md_path(path)),
         MetaDisk::External {
             path,
             index: Some(i),
-        } => format!("meta-disk {} [{i}];", token(path, false)),
+        } => format!("meta-disk {} [{i}];", md_path(path)),
     });
     let own: Vec<String> = diff(&volume.disk_options, resource_disk, Target::Disk)
         .into_iter()

@@ -641,3 +641,60 @@ fn load_reads_the_real_file_system() {
     assert!(matches!(err, ConfigError::Io { .. }));
     assert_eq!(err.exit_code(), 10);
 }
+
+#[test]
+fn the_stock_debian_layout_loads() {
+    // drbd-utils' /etc/drbd.conf and drbd.d/global_common.conf: tabs, comments
+    // after values, empty sections.
+    let mut fs = MemFs::new();
+    fs.insert(
+        "/etc/drbd.conf",
+        "# You can find an example in  /usr/share/doc/drbd.../drbd.conf.example\n\n\
+         include \"drbd.d/global_common.conf\";\ninclude \"drbd.d/*.res\";\n",
+    )
+    .insert(
+        "/etc/drbd.d/global_common.conf",
+        "global {\n\tusage-count yes;\n\tudev-always-use-vnr; # treat implicit the same as explicit volumes\n\
+         \t# minor-count dialog-refresh disable-ip-verification\n}\n\
+         common {\n\thandlers {\n\t\t# fence-peer \"/usr/lib/drbd/crm-fence-peer.sh\";\n\t}\n\
+         \tstartup {\n\t}\n\toptions {\n\t\t# quorum majority;\n\t}\n\tdisk {\n\t}\n\tnet {\n\t}\n}\n",
+    )
+    .insert("/etc/drbd.d/r0.res", DRBD84);
+    let parsed = load_with("/etc/drbd.conf", &fs).unwrap();
+    assert_eq!(parsed.config.resources.len(), 1);
+    assert_eq!(parsed.warnings.len(), 1);
+    assert_eq!(
+        parsed.warnings[0].to_string(),
+        "/etc/drbd.d/global_common.conf:3:2: warning: 'udev-always-use-vnr' in 'global' \
+         is not implemented by shimai and is ignored"
+    );
+}
+
+#[test]
+fn drbd83_negative_flags_are_read_as_booleans() {
+    let text = MINIMAL.replace(
+        "resource r {",
+        "resource r { net { no-tcp-cork; } disk { no-disk-barrier; no-disk-flushes; no-disk-drain; } ",
+    );
+    let r = parse(&text).config.resources.remove(0);
+    assert!(!r.net.tcp_cork);
+    assert!(!r.disk.disk_barrier && !r.disk.disk_flushes && !r.disk.disk_drain);
+    assert!(r.disk.md_flushes);
+}
+
+#[test]
+fn meta_disk_paths_with_brackets_survive_the_dump() {
+    let text = MINIMAL.replace(
+        "disk /dev/sda1; address 10.0.0.1:7788;",
+        "disk /dev/sda1; meta-disk \"/dev/md[3]\"; address 10.0.0.1:7788;",
+    );
+    let config = parse(&text).config;
+    assert_eq!(
+        config.resources[0].hosts[0].volumes[0].meta_disk,
+        MetaDisk::External {
+            path: "/dev/md[3]".into(),
+            index: None
+        }
+    );
+    assert_eq!(parse(&config.dump()).config, config);
+}
