@@ -274,6 +274,7 @@ fn ipaddr2_run_arping_detects_a_duplicate() {
     let r = run(Some(&ns), "start", &free);
     assert_eq!(r.rc, 0, "{}", r.stderr);
     assert!(has_addr(&ns, &format!("va inet 10.{n}.0.6/24")));
+    assert_eq!(run(Some(&ns), "stop", &free).rc, 0);
 }
 
 #[test]
@@ -344,6 +345,8 @@ fn ipaddr2_refuses_clusterip_and_supports_unique_clone_address() {
         "{:?}",
         addr_state(&ns)
     );
+    assert_eq!(run(Some(&ns), "stop", &uca).rc, 0);
+    assert!(!has_addr(&ns, &format!("10.{n}.0.21/")));
 }
 
 #[test]
@@ -391,6 +394,7 @@ fn ipaddr2_start_needs_root_and_monitor_forks_nothing() {
         })
         .collect();
     assert!(spawns.is_empty(), "monitor created processes: {spawns:?}");
+    assert_eq!(run(Some(&ns), "stop", &vars).rc, 0);
 }
 
 #[test]

@@ -69,17 +69,17 @@ pub fn netns_id() -> String {
         .map_or_else(|| "0".into(), |n| n.to_string())
 }
 
-/// Starts `job` in a background child; returns at once.
+/// Starts `job` in a background child; returns at once. The child keeps its
+/// own pid file while it runs, so that no file outlives a normal end.
 pub fn spawn(job: Job, ip_text: &str) -> Result<(), Error> {
     let file = pid_file(ip_text);
     let _ = std::fs::create_dir_all(state_dir());
-    let child_file = file.clone();
-    let pid = fork_background(move || {
+    fork_background(move || {
+        // Losing the pid file only means stop cannot end the (short-lived) sender early.
+        let _ = std::fs::write(&file, format!("{}\n", std::process::id()));
         let _ = send(&job);
-        let _ = std::fs::remove_file(&child_file);
+        let _ = std::fs::remove_file(&file);
     })?;
-    // Losing the pid file only means stop cannot end the (short-lived) sender early.
-    let _ = std::fs::write(&file, format!("{pid}\n"));
     Ok(())
 }
 
