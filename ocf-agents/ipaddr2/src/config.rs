@@ -159,7 +159,11 @@ impl Config {
                 action.as_str()
             )));
         }
-        let clone_max_text = env.meta("clone_max").unwrap_or("1");
+        // `${OCF_RESKEY_CRM_meta_clone_max:-1}`: unset or empty means one instance.
+        let clone_max_text = env
+            .meta("clone_max")
+            .filter(|v| !v.is_empty())
+            .unwrap_or("1");
         let lvs_support = params.bool("lvs_support");
         let clone_max = decimal(clone_max_text);
         if lvs_support && clone_max.is_some_and(|n| n > 1) {
@@ -446,6 +450,14 @@ mod tests {
             ("OCF_RESKEY_CRM_meta_clone_max", "0"),
         ];
         assert_eq!(code(parse(&zero, Action::Start)), ExitCode::ErrConfigured);
+        let empty = [
+            ("OCF_RESKEY_ip", "10.0.0.1"),
+            ("OCF_RESKEY_CRM_meta_clone_max", ""),
+        ];
+        assert!(
+            !parse(&empty, Action::Start).unwrap().clusterip,
+            "empty clone_max is one instance"
+        );
     }
 
     #[test]
