@@ -162,7 +162,8 @@ pub struct ActivityLog {
     /// extent -> slot, for the hot-path question "is this extent active?".
     index: HashMap<u32, u32>,
     ring_blocks: u32,
-    next_seq: u64,
+    /// `None` once a transaction carried `u64::MAX` (only forged metadata can).
+    next_seq: Option<u64>,
     next_context: u32,
 }
 
@@ -173,7 +174,7 @@ impl ActivityLog {
             slots: vec![AL_FREE; al_extents as usize],
             index: HashMap::new(),
             ring_blocks: ring_blocks.max(1),
-            next_seq: 1,
+            next_seq: Some(1),
             next_context: 0,
         }
     }
@@ -218,7 +219,7 @@ impl ActivityLog {
         for (i, e) in t.context.iter().enumerate() {
             self.set_slot(t.context_start.saturating_add(i as u32), *e);
         }
-        self.next_seq = t.seq.saturating_add(1);
+        self.next_seq = t.seq.checked_add(1);
         let end = t.context_start.saturating_add(t.context.len() as u32);
         self.next_context = if end >= self.al_extents() { 0 } else { end };
     }
@@ -257,7 +258,7 @@ impl ActivityLog {
     }
 
     /// The sequence number the next transaction gets.
-    pub fn next_seq(&self) -> u64 {
+    pub fn next_seq(&self) -> Option<u64> {
         self.next_seq
     }
 
@@ -334,7 +335,13 @@ impl ActivityLog {
         let mut overlay: HashMap<u32, u32> = HashMap::new();
         let mut start = self.next_context;
         let mut out = Vec::new();
-        for (seq, chunk) in (self.next_seq..).zip(updates.chunks(AL_UPDATES_PER_TRANSACTION)) {
+        for (i, chunk) in updates.chunks(AL_UPDATES_PER_TRANSACTION).enumerate() {
+            let seq = self
+                .next_seq
+                .and_then(|n| n.checked_add(i as u64))
+                .ok_or_else(|| {
+                    MetaError::corrupt(WHAT, 8, "sequence number exhausted: run create-md")
+                })?;
             for u in chunk {
                 overlay.insert(u.slot, u.extent);
             }

@@ -50,6 +50,13 @@
 //! - **The activity log is a ring of transactions with a moving context
 //!   window** ([`al`]): activating an extent costs one 4 KiB write, and the
 //!   ring still always holds the whole table.
+//! - **The core decides, this crate persists.** The replication core emits
+//!   `PersistMeta`, `PersistBitmap` and `PersistAl` actions and takes a
+//!   `Persisted` at attach; [`Metadata::persist_meta`],
+//!   [`Metadata::persist_bitmap`], [`Metadata::persist_al`] and
+//!   [`Metadata::persisted`] map them one to one. [`Metadata::attach`] and
+//!   [`Metadata::detach_clean`] do the same steps for tools that run
+//!   without the core (`create-md`, offline inspection).
 //! - **The format is pure.** Encoders return blocks and decoders take byte
 //!   slices ([`Superblock`], [`AlTransaction`], [`bitmap_block`]); only
 //!   [`store`] does I/O, through the [`BlockIo`] trait, which tests
@@ -87,6 +94,7 @@ pub mod error;
 pub mod flags;
 pub mod io;
 pub mod layout;
+mod persist;
 pub mod store;
 pub mod superblock;
 

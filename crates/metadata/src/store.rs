@@ -319,7 +319,10 @@ impl<IO: BlockIo> Metadata<IO> {
     pub fn update_superblock(&mut self, change: impl FnOnce(&mut Superblock)) -> Result<()> {
         let mut sb = self.sb.clone();
         change(&mut sb);
-        sb.seq = self.sb.seq + 1;
+        sb.seq = self.sb.seq.checked_add(1).ok_or_else(|| {
+            MetaError::corrupt("superblock", 16, "sequence number exhausted: run create-md")
+                .located(&self.dev.path, self.sb.layout.sb_offsets[self.sb_slot])
+        })?;
         sb.layout = self.sb.layout;
         if sb.data_size > sb.layout.capacity {
             return Err(MetaError::InvalidParameter {
@@ -444,6 +447,17 @@ impl<IO: BlockIo> Metadata<IO> {
     /// extents are written first: once out of the log, only the on-disk
     /// bitmap remembers what differs there.
     pub fn al_begin_transaction(&mut self, activate: &[u32], evict: &[u32]) -> Result<()> {
+        self.al_transaction(activate, evict, true)
+    }
+
+    /// [`al_begin_transaction`](Self::al_begin_transaction), with the
+    /// bitmap write left out when the caller has already persisted it.
+    pub(crate) fn al_transaction(
+        &mut self,
+        activate: &[u32],
+        evict: &[u32],
+        write_evicted_bitmap: bool,
+    ) -> Result<()> {
         let plan = self.al.plan(activate, evict)?;
         if plan.is_empty() {
             return Ok(());
@@ -456,8 +470,8 @@ impl<IO: BlockIo> Metadata<IO> {
             .copied()
             .filter(|e| self.al.is_hot(*e))
             .collect();
-        for e in leaving {
-            self.write_bitmap_words(Self::extent_words(e))?;
+        if write_evicted_bitmap && !leaving.is_empty() {
+            self.write_extents_bitmap(&leaving)?;
         }
         let disabled = self.sb.flags.contains(MdFlags::AL_DISABLED);
         let l = self.sb.layout;

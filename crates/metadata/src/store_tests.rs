@@ -202,6 +202,30 @@ fn damaged_copies() {
     );
 }
 
+/// Forged metadata at the end of its sequence numbers fails cleanly.
+#[test]
+fn exhausted_sequence_numbers_are_errors() {
+    let (disk, layout) = external(1 << 20);
+    let md = create(dev(&disk), layout, 9).unwrap();
+    let mut sb = md.superblock().clone();
+    sb.seq = u64::MAX;
+    let (_, other) = copies(&disk, &layout, 1);
+    disk.poke(other, &sb.encode());
+    let t = AlTransaction {
+        seq: u64::MAX,
+        al_extents: 61,
+        updates: vec![],
+        context_start: 0,
+        context: vec![],
+    };
+    let pos = (u64::MAX % u64::from(layout.al_blocks)) as usize;
+    disk.poke(layout.al_offset as usize + pos * AL_TR_SIZE, &t.encode());
+    let mut md = open(dev(&disk), Placement::External).unwrap();
+    assert_eq!(md.superblock().seq, u64::MAX);
+    assert!(md.update_superblock(|_| {}).is_err());
+    assert!(md.al_begin_transaction(&[1], &[]).is_err());
+}
+
 #[test]
 fn bitmap_writes_touch_only_dirty_blocks() {
     let (disk, layout) = external(1 << 20);
