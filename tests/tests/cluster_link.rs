@@ -75,6 +75,15 @@ fn a_pulled_cable_moves_the_group_and_it_fails_back_once() {
         "VIP only on node1"
     );
     assert!(has_mount(&cluster, &web, 0) && !has_mount(&cluster, &web, 1));
+    let logs: String = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.read_log("var/log/pacemaker/pacemaker.log"))
+        .collect();
+    assert!(
+        logs.contains("web-ip might be active on 2 nodes"),
+        "Pacemaker should have found the group on both nodes after the merge"
+    );
     let view1 = cluster.status_from(0).unwrap();
     assert_eq!(
         view1.placed_on(GROUP),

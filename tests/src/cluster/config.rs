@@ -150,4 +150,24 @@ mod tests {
         assert!(cib.contains("name=\"resource-stickiness\" value=\"100\""));
         assert!(cib.contains("name=\"no-quorum-policy\" value=\"stop\""));
     }
+
+    #[test]
+    fn pacemaker_accepts_the_first_cib() {
+        if !crate::have_program("first_cib", "crm_verify") {
+            return;
+        }
+        let dir = crate::TempDir::new("cib");
+        let path = dir.join("cib.xml");
+        std::fs::write(&path, initial_cib(&ClusterOptions::default())).unwrap();
+        let out = std::process::Command::new("crm_verify")
+            .arg("-x")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "crm_verify rejects the first CIB: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

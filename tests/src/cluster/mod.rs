@@ -259,6 +259,35 @@ impl Cluster {
             .map(drop)
     }
 
+    /// Replaces the CIB's configuration section with the one in `xml` (a
+    /// whole `<cib>`, as `haresources2cib` writes, or a `<configuration>`
+    /// element): `cibadmin --replace --scope configuration`. The status
+    /// section, which the running cluster owns, is left alone.
+    pub fn replace_configuration(&self, xml: &str) -> Result<()> {
+        let start = xml.find("<configuration");
+        let end = xml
+            .find("</configuration>")
+            .map(|e| e + "</configuration>".len());
+        let section = match (start, end) {
+            (Some(s), Some(e)) if s < e => &xml[s..e],
+            _ => {
+                return Err(Error::Parse {
+                    source: "CIB XML".into(),
+                    detail: "no <configuration> element".into(),
+                })
+            }
+        };
+        let file = self.root.join("configuration.xml");
+        write(&file, section)?;
+        let f = file.to_string_lossy().into_owned();
+        self.any_up()?
+            .exec(
+                "cibadmin",
+                &["--replace", "--scope", "configuration", "--xml-file", &f],
+            )
+            .map(drop)
+    }
+
     /// Runs `crm ARGS...` on the first node that is up; returns stdout.
     pub fn crm(&self, args: &[&str]) -> Result<String> {
         self.any_up()?.exec("crm", args)
