@@ -341,6 +341,51 @@ pub(crate) fn print_block(target: Target, key: &str) -> Option<Block> {
         .find(|block| matches!(lookup(*block, key), Some(k) if k.target == target && k.key == key && k.fixed.is_none()))
 }
 
+/// Edit distance, for "did you mean" hints (words are short).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(current).min(row[j])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// A hint for an unknown `word` met in `context` where `expected` words
+/// were allowed: the option block it belongs in, or a near spelling.
+pub(crate) fn hint(word: &str, context: &str, expected: &[&str]) -> Option<String> {
+    const BLOCKS: [Block; 7] = [
+        Block::Global,
+        Block::Net,
+        Block::Disk,
+        Block::Syncer,
+        Block::Startup,
+        Block::Options,
+        Block::Handlers,
+    ];
+    let home = BLOCKS
+        .into_iter()
+        .find(|b| format!("'{}'", b.name()) != context && lookup(*b, word).is_some());
+    if let Some(block) = home {
+        return Some(format!("'{word}' belongs in '{}'", block.name()));
+    }
+    let (best, d) = expected
+        .iter()
+        .map(|e| (*e, distance(word, e)))
+        .min_by_key(|(_, d)| *d)?;
+    (d > 0 && d <= 2.max(word.chars().count() / 4)).then(|| format!("did you mean '{best}'?"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +420,22 @@ mod tests {
                 assert!(lookup(block, word).is_some(), "{} {word}", block.name());
             }
         }
+    }
+
+    #[test]
+    fn hints_point_to_the_right_block_or_spelling() {
+        let net = words(Block::Net);
+        assert_eq!(
+            hint("on-io-error", "'net'", &net).as_deref(),
+            Some("'on-io-error' belongs in 'disk'")
+        );
+        assert_eq!(
+            hint("pingint", "'net'", &net).as_deref(),
+            Some("did you mean 'ping-int'?")
+        );
+        assert_eq!(hint("zzzzzz", "'net'", &net), None);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
     }
 
     #[test]

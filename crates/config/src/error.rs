@@ -2,20 +2,22 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A place in a configuration file: `file:line:column`, 1-based, columns
 /// counted in characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
-    pub file: String,
+    /// Shared: every token of a file points at the same name.
+    pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
 }
 
 impl Location {
-    pub fn new(file: &str, line: u32, column: u32) -> Self {
+    pub fn new(file: impl Into<Arc<str>>, line: u32, column: u32) -> Self {
         Location {
-            file: file.to_string(),
+            file: file.into(),
             line,
             column,
         }
@@ -46,12 +48,17 @@ pub enum ConfigError {
     Syntax { at: Location, message: String },
     /// A word that is no drbd.conf keyword where it stands (a typo, or an
     /// option placed in the wrong section).
-    #[error("{at}: unknown keyword '{word}' in {context}; expected one of: {expected}")]
+    #[error(
+        "{at}: unknown keyword '{word}' in {context}{}; expected one of: {expected}",
+        .hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
     UnknownKeyword {
         at: Location,
         word: String,
         context: String,
         expected: String,
+        /// "did you mean …?" or "… belongs in 'disk'", when one is likely.
+        hint: Option<String>,
     },
     /// A known option with a value it cannot take.
     #[error("{at}: invalid value '{value}' for '{option}': {reason}")]

@@ -428,7 +428,10 @@ fn other_errors_name_the_place_and_what_was_expected() {
     assert!(matches!(err, ConfigError::UnknownKeyword { .. }));
     let msg = err.to_string();
     assert!(
-        msg.starts_with("t.conf:2:9: unknown keyword 'pingint' in 'net'; expected one of:"),
+        msg.starts_with(
+            "t.conf:2:9: unknown keyword 'pingint' in 'net' (did you mean 'ping-int'?); \
+             expected one of:"
+        ),
         "{msg}"
     );
     assert!(msg.contains("ping-int"));
@@ -460,9 +463,15 @@ fn other_errors_name_the_place_and_what_was_expected() {
     let err = error("resource r { on a { device /dev/drbd0; } }");
     assert!(err.to_string().contains("has no 'disk'"), "{err}");
     let err = error("rsource r { }");
-    assert!(err
-        .to_string()
-        .starts_with("t.conf:1:1: unknown keyword 'rsource' in the top level"));
+    assert!(err.to_string().starts_with(
+        "t.conf:1:1: unknown keyword 'rsource' in the top level (did you mean 'resource'?)"
+    ));
+    let err = error("resource r { net { on-io-error detach; } }");
+    assert!(
+        err.to_string()
+            .contains("('on-io-error' belongs in 'disk')"),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), 10);
     let err = error("resource r { net { timeout 0; } }");
     assert!(err.to_string().contains("between 1 and 600"), "{err}");

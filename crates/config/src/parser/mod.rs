@@ -126,7 +126,7 @@ pub(crate) fn parse_file(
     let mut parser = Parser {
         tokens,
         pos: 0,
-        file: name,
+        file: name.into(),
         dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
         fs,
         depth,
@@ -140,7 +140,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
-    file: String,
+    file: std::sync::Arc<str>,
     dir: std::path::PathBuf,
     fs: &'a dyn FileSource,
     depth: usize,
@@ -163,14 +163,14 @@ impl Parser<'_> {
     }
 
     fn loc(&self, token: &Token) -> Location {
-        Location::new(&self.file, token.line, token.column)
+        Location::new(self.file.clone(), token.line, token.column)
     }
 
     /// Just after the last token consumed: where a missing `;` belongs.
     fn after_last(&self) -> Location {
         match self.pos.checked_sub(1).and_then(|i| self.tokens.get(i)) {
-            Some(t) => Location::new(&self.file, t.end_line, t.end_column),
-            None => Location::new(&self.file, 1, 1),
+            Some(t) => Location::new(self.file.clone(), t.end_line, t.end_column),
+            None => Location::new(self.file.clone(), 1, 1),
         }
     }
 
@@ -274,6 +274,7 @@ impl Parser<'_> {
                 word: word.clone(),
                 context: context.to_string(),
                 expected: expected.join(", "),
+                hint: catalog::hint(word, context, expected),
             },
             _ => self.syntax(
                 self.loc(token),
