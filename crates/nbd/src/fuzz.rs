@@ -1,7 +1,8 @@
 //! One entry point that pushes arbitrary bytes through every decoder and
 //! through a [`Connection`], for `cargo fuzz` and the property tests.
 
-use crate::connection::{Command, Completion, Connection, Event};
+use crate::connection::Connection;
+use crate::event::{Command, Completion, Event};
 use crate::export::{BlockSize, ExportInfo};
 use crate::handshake::{
     ClientFlags, ClientOption, ExportNameReply, OptionHeader, OptionReply, ServerGreeting,

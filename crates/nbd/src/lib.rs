@@ -110,6 +110,7 @@
 
 mod connection;
 mod error;
+mod event;
 mod export;
 mod file_backend;
 mod fuzz;
@@ -118,8 +119,9 @@ mod server;
 pub mod transmission;
 pub mod wire;
 
-pub use connection::{Command, Completion, Connection, Event, Request, MAX_OPTION_DATA};
+pub use connection::{Connection, MAX_OPTION_DATA};
 pub use error::{NbdErrno, NbdError};
+pub use event::{Command, Completion, Event, Request};
 pub use export::{BlockSize, ExportInfo, TransmissionFlags};
 pub use file_backend::FileBackend;
 pub use fuzz::fuzz_decode;

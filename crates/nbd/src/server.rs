@@ -10,8 +10,9 @@
 
 use std::io::{self, Read, Write};
 
-use crate::connection::{Command, Completion, Connection, Event, Request};
+use crate::connection::Connection;
 use crate::error::{NbdErrno, NbdError};
+use crate::event::{Command, Completion, Event, Request};
 use crate::export::{BlockSize, ExportInfo};
 
 /// Storage behind an export. Offsets and lengths are already checked
