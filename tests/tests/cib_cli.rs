@@ -57,11 +57,6 @@ fn bad_input_names_the_line_and_writes_nothing() {
             "Filesystem::DEVICE::DIRECTORY",
         ),
         (
-            "host01 Filesystem::/dev/sdb1::/srv\n",
-            "haresources:1: `Filesystem::/dev/sdb1::/srv` has no filesystem type",
-            "--default-fstype",
-        ),
-        (
             "host01 portblock::tcp::80\n",
             "haresources:1: `portblock::tcp::80` needs at least 3",
             "block|unblock",
@@ -117,6 +112,31 @@ fn bad_input_names_the_line_and_writes_nothing() {
         );
         assert!(out.stdout.is_empty());
     }
+}
+
+/// A Filesystem without a type on a device this machine cannot probe (the
+/// standby node, where the replicated device does not exist) converts, with
+/// a warning naming the line, and leaves the type to mount as Heartbeat did.
+#[test]
+fn filesystem_without_type_is_left_to_mount_with_a_warning() {
+    let dir = shimai_tests::TempDir::new("h2c-fstype");
+    std::fs::write(
+        dir.join("haresources"),
+        "host01 Filesystem::/dev/shimai-no-such-disk::/srv\n",
+    )
+    .unwrap();
+    let out = h2c(dir.path(), &["--stdout", "haresources"]);
+    let xml = ok(&out, "no fstype");
+    let warn = stderr(&out);
+    assert!(
+        warn.contains("haresources:1:") && warn.contains("--default-fstype"),
+        "the warning names the line and the fix: {warn}"
+    );
+    assert!(xml.contains("value=\"/dev/shimai-no-such-disk\""), "{xml}");
+    assert!(
+        !xml.contains("name=\"fstype\""),
+        "no fstype is invented: {xml}"
+    );
 }
 
 #[test]

@@ -81,17 +81,6 @@ pub enum Error {
         /// Line of the first occurrence.
         first_line: usize,
     },
-    /// A Filesystem without a type that could not be probed, and no
-    /// `--default-fstype`.
-    #[error("{place}: `{token}` has no filesystem type and {device} could not be probed; add it (`Filesystem::{device}::DIR::ext4`) or pass --default-fstype TYPE")]
-    UnknownFstype {
-        /// Where.
-        place: Place,
-        /// The whole resource token.
-        token: String,
-        /// The device.
-        device: String,
-    },
     /// `drbddisk` without a resource name, and no DRBD resource is known.
     #[error("{place}: `drbddisk` without a resource means every DRBD resource, but none is known; write drbddisk::NAME or pass --drbd-resource NAME")]
     NoDrbdResources {

@@ -152,26 +152,32 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
             )?;
             let mut params = vec![p("device", a(0)), p("directory", a(1))];
             let fstype = match r.args.get(2) {
-                Some(t) => t.clone(),
+                Some(t) => Some(t.clone()),
                 None => {
                     if let Some(t) = host.probe_fstype(&r.args[0]) {
                         notes.push(format!("fstype {t} was probed with blkid on this machine"));
-                        t
+                        Some(t)
                     } else if let Some(t) = &opts.default_fstype {
                         notes.push(format!(
                             "haresources gave no fstype (Heartbeat let mount guess); {t} is the default-fstype option: check it"
                         ));
-                        t.clone()
+                        Some(t.clone())
                     } else {
-                        return Err(Error::UnknownFstype {
-                            place: place.clone(),
-                            token: r.token.clone(),
-                            device: a(0),
-                        });
+                        // Heartbeat's Filesystem let mount(8) detect the type, and so does
+                        // the agent with fstype unset. Failing here would make the
+                        // conversion impossible on the standby node, where the replicated
+                        // device does not exist yet; say it instead.
+                        notes.push(format!(
+                            "haresources gave no fstype and {} cannot be probed on this machine: the agent will let mount detect it at start, as Heartbeat did; add ::TYPE or pass --default-fstype TYPE to pin it",
+                            a(0)
+                        ));
+                        None
                     }
                 }
             };
-            params.push(p("fstype", fstype));
+            if let Some(t) = fstype {
+                params.push(p("fstype", t));
+            }
 
             if let Some(o) = r.args.get(3) {
                 params.push(p("options", o.clone()));

@@ -96,9 +96,10 @@ impl OcfEnv {
         Duration::from_millis(ms)
     }
 
-    /// A probe is a monitor with interval 0 (ocf_is_probe).
+    /// A probe is a monitor with interval 0 (ocf_is_probe). The legacy
+    /// `status` action is never a probe, as in ocf-shellfuncs.
     pub fn is_probe(&self, action: &Action) -> bool {
-        action.is_monitor() && self.interval_ms() == 0
+        *action == Action::Monitor && self.interval_ms() == 0
     }
 
     /// `OCF_CHECK_LEVEL` (or the `OCF_RESKEY_OCF_CHECK_LEVEL` spelling), 0 when unset.
@@ -166,7 +167,8 @@ mod tests {
         assert!(!e.is_probe(&Action::Start));
         let e = env(&[("OCF_RESKEY_CRM_meta_interval", "10000")]);
         assert!(!e.is_probe(&Action::Monitor));
-        assert!(env(&[]).is_probe(&Action::Status));
+        assert!(env(&[]).is_probe(&Action::Monitor));
+        assert!(!env(&[]).is_probe(&Action::Status));
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub fn execute(
     let log = Logger::from_env(info.name, &env);
     if !info.supports(action.as_str()) {
         eprintln!("{}", usage(info));
+        eprintln!(
+            "{}action '{action}' is not implemented by {}",
+            env.exit_reason_prefix(),
+            info.name
+        );
         return ExitCode::ErrUnimplemented;
     }
     let ctx = Context::new(info, action, env, log);

@@ -324,7 +324,7 @@ pub fn check_exit_reasons(name: &str, run: &Run) {
             .lines()
             .filter(|l| l.starts_with("ocf-exit-reason:"))
             .count();
-        let want = usize::from(!matches!(r.rc, 0 | 7) && !label.starts_with("no_such_action"));
+        let want = usize::from(!matches!(r.rc, 0 | 7));
         assert_eq!(
             reasons, want,
             "{name}: `{label}` exited {} with {reasons} exit reasons:\n{}",
