@@ -707,3 +707,27 @@ fn meta_disk_paths_with_brackets_survive_the_dump() {
     );
     assert_eq!(parse(&config.dump()).config, config);
 }
+
+#[test]
+fn internal_meta_disk_takes_no_index() {
+    // Found by the fuzzer: `internal[0]` was read as an external device
+    // named "internal", which the dump could not write back.
+    let with = |form: &str| {
+        MINIMAL.replace(
+            "disk /dev/sda1;",
+            &format!("disk /dev/sda1; meta-disk {form};"),
+        )
+    };
+    let err = error(&with("internal[0]"));
+    assert!(
+        err.to_string().contains("internal metadata has no index"),
+        "{err}"
+    );
+    let err = error(&with("internal [0]"));
+    assert!(
+        err.to_string()
+            .contains("expected ';' after 'meta-disk internal'"),
+        "{err}"
+    );
+    assert!(parse_str_with(&with("\"internal\""), "t.conf", &MemFs::new()).is_ok());
+}

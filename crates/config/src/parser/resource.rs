@@ -225,6 +225,14 @@ impl Parser<'_> {
                 }
             }
         }
+        if path == "internal" {
+            return Err(ConfigError::InvalidValue {
+                at,
+                option: word.to_string(),
+                value: format!("{path}[{}]", index.unwrap_or_default()),
+                reason: "internal metadata has no index; write 'meta-disk internal;'".into(),
+            });
+        }
         let statement = match index {
             Some(i) => format!("{word} {path} [{i}]"),
             None => format!("{word} {path}"),
