@@ -95,16 +95,15 @@ fn typed_bare(target: Target, key: &str) -> Option<bool> {
     }
 }
 
-fn typed_keys(target: Target) -> Vec<&'static str> {
-    let entries = match target {
-        Target::Global => Global::default().entries(),
-        Target::Net => NetOptions::default().entries(),
-        Target::Disk => DiskOptions::default().entries(),
-        Target::Startup => StartupOptions::default().entries(),
-        Target::Options => ResourceOptions::default().entries(),
-        Target::Handlers => Handlers::default().entries(),
-    };
-    entries.into_iter().map(|(k, _)| k).collect()
+fn typed_keys(target: Target) -> &'static [&'static str] {
+    match target {
+        Target::Global => Global::keys(),
+        Target::Net => NetOptions::keys(),
+        Target::Disk => DiskOptions::keys(),
+        Target::Startup => StartupOptions::keys(),
+        Target::Options => ResourceOptions::keys(),
+        Target::Handlers => Handlers::keys(),
+    }
 }
 
 /// Written word, model section, model key, implied value.
@@ -281,7 +280,7 @@ pub(crate) fn lookup(block: Block, word: &str) -> Option<Known> {
     }
     if block != Block::Syncer {
         if let Some(bare) = typed_bare(block.home(), word) {
-            let key = typed_keys(block.home()).into_iter().find(|k| *k == word)?;
+            let key = typed_keys(block.home()).iter().find(|k| **k == word)?;
             return Some(Known {
                 target: block.home(),
                 key,
@@ -308,7 +307,7 @@ pub(crate) fn words(block: Block) -> Vec<&'static str> {
     let mut words: Vec<&'static str> = if block == Block::Syncer {
         Vec::new()
     } else {
-        typed_keys(block.home())
+        typed_keys(block.home()).to_vec()
     };
     words.extend(
         ALIASES

@@ -34,6 +34,8 @@ pub(crate) trait Section: Default + Clone + PartialEq {
     /// Whether the typed option `key` may be written without an argument;
     /// `None` when `key` names no typed field.
     fn bare(key: &str) -> Option<bool>;
+    /// The keywords of the typed fields, in declaration order.
+    fn keys() -> &'static [&'static str];
     /// The typed fields as keyword and canonical value (`None`: unset).
     fn entries(&self) -> Vec<(&'static str, Option<String>)>;
     fn extra(&self) -> &[RawOption];
@@ -110,6 +112,9 @@ macro_rules! section {
                     $( $key => Some(<$ty as OptionValue>::BARE), )*
                     _ => None,
                 }
+            }
+            fn keys() -> &'static [&'static str] {
+                &[$($key),*]
             }
             fn entries(&self) -> Vec<(&'static str, Option<String>)> {
                 vec![ $( ($key, OptionValue::render(&self.$field)), )* ]
