@@ -43,9 +43,11 @@ fn killing_the_active_node_moves_the_web_group_and_it_comes_back() {
         ["web-ip", "web-fs", "web-server"],
         "the group starts in order on node2"
     );
+    // The page cannot come back before the survivor saw node1 go.
+    assert!(t.detection() < outage, "{t} vs outage {outage:?}");
     assert!(
-        t.total() <= outage + Duration::from_secs(1),
-        "{t} vs outage {outage:?}"
+        t.total() < Duration::from_secs(30),
+        "failover too slow: {t}"
     );
 
     cluster.restart_node(0).unwrap();

@@ -32,6 +32,9 @@ pub struct FailoverTimings {
     pub decision: Duration,
     /// Transition computed → the last start of the group succeeded.
     pub actions: Duration,
+    /// True when the survivor had to elect itself DC first (the dead node
+    /// was the DC), which is part of `decision`.
+    pub dc_takeover: bool,
     /// The agents' start operations, in the order they ran.
     pub agent_ops: Vec<AgentOp>,
 }
@@ -54,13 +57,18 @@ impl fmt::Display for FailoverTimings {
         write!(
             f,
             "detection {} ms (token lost {} ms + new membership {} ms), decision {} ms, \
-             actions {} ms, total {} ms; agents:",
+             actions {} ms, total {} ms{}; agents:",
             ms(self.detection()),
             ms(self.token_lost),
             ms(self.membership),
             ms(self.decision),
             ms(self.actions),
-            ms(self.total())
+            ms(self.total()),
+            if self.dc_takeover {
+                " (with DC takeover)"
+            } else {
+                ""
+            }
         )?;
         for op in &self.agent_ops {
             write!(f, " {} {} {} ms;", op.resource, op.task, op.exec_ms)?;
@@ -104,6 +112,8 @@ pub fn failover_timings(
     .ok_or_else(|| missing("new membership in corosync.log"))?;
     let decided = after(&pacemaker, joined, &|l| l.contains("Calculated transition"))
         .ok_or_else(|| missing("'Calculated transition' in pacemaker.log"))?;
+    let dc_takeover = after(&pacemaker, from, &|l| l.contains("Taking over DC status"))
+        .is_some_and(|t| t <= decided);
     let mut done = None;
     for l in pacemaker.lines() {
         let is_start = l.contains("Result of start operation for ")
@@ -137,6 +147,7 @@ pub fn failover_timings(
         membership: span(lost, joined),
         decision: span(joined, decided),
         actions: span(decided, done),
+        dc_takeover,
         agent_ops: agent_ops.into_iter().map(|(_, op)| op).collect(),
     })
 }
@@ -230,10 +241,11 @@ mod tests {
             membership: Duration::from_millis(2400),
             decision: Duration::from_millis(1000),
             actions: Duration::from_millis(450),
+            dc_takeover: true,
             agent_ops: vec![],
         };
         assert_eq!(t.detection(), Duration::from_millis(4300));
         assert_eq!(t.total(), Duration::from_millis(5750));
-        assert!(t.to_string().contains("total 5750 ms"));
+        assert!(t.to_string().contains("total 5750 ms (with DC takeover)"));
     }
 }
