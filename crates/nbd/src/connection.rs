@@ -44,6 +44,11 @@ pub const MAX_OPTION_DATA: u32 = 4 * MAX_STRING as u32;
 /// How much to ask the socket for at once when no large payload is pending.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Write payloads from this size up get their own buffer as soon as the
+/// header is in, so the bulk of the data is copied once (socket to buffer)
+/// rather than twice.
+const DIRECT_PAYLOAD: u32 = 64 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     ClientFlags,
@@ -58,6 +63,8 @@ enum Phase {
 #[derive(Debug)]
 struct Skip {
     remaining: u64,
+    /// Bytes of the message received so far (header included).
+    received: u64,
     then: Pending,
 }
 
@@ -65,6 +72,14 @@ struct Skip {
 enum Pending {
     Option(OptionReply),
     Reply(SimpleReply),
+}
+
+/// A valid write whose large payload is still arriving.
+#[derive(Debug)]
+struct Payload {
+    header: RequestHeader,
+    data: Vec<u8>,
+    filled: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +101,7 @@ pub struct Connection {
     /// Total bytes the message at `in_start` needs, when known.
     need: usize,
     skip: Option<Skip>,
+    payload: Option<Payload>,
     output: Vec<u8>,
     out_start: usize,
     in_flight: Vec<InFlight>,
@@ -107,6 +123,7 @@ impl Connection {
             in_end: 0,
             need: 0,
             skip: None,
+            payload: None,
             output,
             out_start: 0,
             in_flight: Vec::new(),
@@ -119,9 +136,17 @@ impl Connection {
         self.in_end += data.len();
     }
 
-    /// Reads once from `r` straight into the input buffer, sized so a
-    /// whole pending write payload fits. Returns the bytes read (0 = EOF).
+    /// Reads once from `r` straight into the input buffer (or into the
+    /// buffer of a large write payload being received). Returns the bytes
+    /// read (0 = EOF).
     pub fn read_from<R: Read + ?Sized>(&mut self, r: &mut R) -> io::Result<usize> {
+        if let Some(p) = &mut self.payload {
+            if self.in_start == self.in_end {
+                let n = r.read(&mut p.data[p.filled..])?;
+                p.filled += n;
+                return Ok(n);
+            }
+        }
         let buffered = self.in_end - self.in_start;
         let want = READ_CHUNK.max(self.need.saturating_sub(buffered));
         let n = r.read(self.spare(want))?;
@@ -163,6 +188,7 @@ impl Connection {
                 let n = skip.remaining.min((self.in_end - self.in_start) as u64);
                 self.in_start += n as usize;
                 skip.remaining -= n;
+                skip.received += n;
                 if skip.remaining > 0 {
                     return Ok(None);
                 }
@@ -171,6 +197,22 @@ impl Connection {
                     Some(Pending::Reply(r)) => r.encode(&mut self.output),
                     None => {}
                 }
+            }
+            if let Some(p) = &mut self.payload {
+                let n = (p.data.len() - p.filled).min(self.in_end - self.in_start);
+                p.data[p.filled..p.filled + n]
+                    .copy_from_slice(&self.input[self.in_start..self.in_start + n]);
+                p.filled += n;
+                self.in_start += n;
+                if p.filled < p.data.len() {
+                    return Ok(None);
+                }
+                if let Some(p) = self.payload.take() {
+                    if let Some(event) = self.accept_request(&p.header, p.data) {
+                        return Ok(Some(event));
+                    }
+                }
+                continue;
             }
             let buf = &self.input[self.in_start..self.in_end];
             match &self.phase {
@@ -203,6 +245,7 @@ impl Connection {
                         );
                         self.skip = Some(Skip {
                             remaining: h.length.into(),
+                            received: n as u64,
                             then: Pending::Option(error_reply(h.option, RepError::TooBig, message)),
                         });
                         continue;
@@ -224,34 +267,55 @@ impl Connection {
                         return Ok(None);
                     };
                     let payload = h.payload_len();
-                    if payload > export.block_size.max() {
-                        // Too large to buffer: let it stream past, then refuse.
+                    let verdict = if payload > export.block_size.max() {
+                        Err(NbdErrno::Inval)
+                    } else {
+                        h.check(export)
+                            .and_then(|()| self.refuse_if_shutting_down(&h))
+                    };
+                    let total = n + payload as usize;
+                    if let Err(errno) = verdict {
+                        log::debug!("NBD request {h:?} refused with {errno}");
                         self.in_start += n;
+                        // A refused write's payload streams past unbuffered.
                         self.skip = Some(Skip {
                             remaining: payload.into(),
+                            received: n as u64,
                             then: Pending::Reply(SimpleReply {
                                 cookie: h.cookie,
-                                error: Some(NbdErrno::Inval),
+                                error: Some(errno),
                             }),
                         });
                         continue;
                     }
-                    let total = n + payload as usize;
-                    if buf.len() < total {
+                    if payload == 0 {
+                        self.in_start += n;
+                        if let Some(event) = self.accept_request(&h, Vec::new()) {
+                            return Ok(Some(event));
+                        }
+                    } else if let Some(data) = buf.get(n..total) {
+                        let data = data.to_vec();
+                        self.in_start += total;
+                        self.need = 0;
+                        if let Some(event) = self.accept_request(&h, data) {
+                            return Ok(Some(event));
+                        }
+                    } else if payload >= DIRECT_PAYLOAD {
+                        // Large payloads are read straight into their own
+                        // buffer (see read_from) instead of being copied
+                        // out of the input buffer.
+                        let mut data = vec![0; payload as usize];
+                        let have = buf.len() - n;
+                        data[..have].copy_from_slice(&buf[n..]);
+                        self.in_start = self.in_end;
+                        self.payload = Some(Payload {
+                            header: h,
+                            data,
+                            filled: have,
+                        });
+                    } else {
                         self.need = total;
                         return Ok(None);
-                    }
-                    let checked = h.check(export);
-                    let data_at = self.in_start + n;
-                    self.in_start += total;
-                    self.need = 0;
-                    if let Err(errno) = checked.and_then(|()| self.refuse_if_shutting_down(&h)) {
-                        log::debug!("NBD request {:?} refused with {errno}", h);
-                        self.reply(h.cookie, Some(errno));
-                        continue;
-                    }
-                    if let Some(event) = self.accept_request(&h, data_at) {
-                        return Ok(Some(event));
                     }
                 }
             }
@@ -266,7 +330,9 @@ impl Connection {
         }
     }
 
-    fn accept_request(&mut self, h: &RequestHeader, data_at: usize) -> Option<Event> {
+    /// Hands out a request that passed every check; `data` is the write
+    /// payload (empty for other types).
+    fn accept_request(&mut self, h: &RequestHeader, data: Vec<u8>) -> Option<Event> {
         let (offset, length, fua) = (h.offset, h.length, h.fua());
         let command = match h.kind {
             CommandKind::Disc => {
@@ -274,10 +340,7 @@ impl Connection {
                 return Some(Event::Disconnect);
             }
             CommandKind::Read => Command::Read { offset, length },
-            CommandKind::Write => {
-                let data = self.input[data_at..data_at + length as usize].to_vec();
-                Command::Write { offset, data, fua }
-            }
+            CommandKind::Write => Command::Write { offset, data, fua },
             CommandKind::Flush => Command::Flush,
             CommandKind::Trim => Command::Trim {
                 offset,
@@ -548,7 +611,12 @@ impl Connection {
             return 0;
         }
         let buffered = (self.in_end - self.in_start) as u64;
-        buffered + u64::from(self.skip.is_some())
+        let payload = self
+            .payload
+            .as_ref()
+            .map_or(0, |p| (RequestHeader::LEN + p.filled) as u64);
+        let skipped = self.skip.as_ref().map_or(0, |s| s.received);
+        buffered + payload + skipped
     }
 }
 

@@ -53,7 +53,7 @@ pub fn fuzz_decode(data: &[u8]) -> bool {
 
 fn exports() -> Vec<ExportInfo> {
     let mut a = ExportInfo::new("a", 1 << 20);
-    a.block_size = BlockSize::new(512, 4096, 1 << 16).unwrap_or_default();
+    a.block_size = BlockSize::new(1, 4096, 1 << 17).unwrap_or_default();
     let mut b = ExportInfo::new("b", 12345);
     b.read_only = true;
     vec![a, b]

@@ -449,6 +449,52 @@ fn oversized_write_payload_is_skipped_then_refused() {
 }
 
 #[test]
+fn large_write_payloads_arriving_in_pieces_are_assembled() {
+    let mut c = transmission("r0");
+    let len = 100_000u32;
+    let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    c.receive(&request(CommandKind::Write, 0, 1, 4096, len));
+    c.receive(&payload[..10]);
+    assert_eq!(c.next_event().unwrap(), None);
+    let mut sent = 10;
+    for piece in payload[10..].chunks(999) {
+        assert_eq!(c.partial_input(), 28 + sent as u64);
+        c.receive(piece);
+        sent += piece.len();
+        if let Some(event) = c.next_event().unwrap() {
+            let expected = Event::Request(Request {
+                cookie: 1,
+                command: Command::Write {
+                    offset: 4096,
+                    data: payload.clone(),
+                    fua: false,
+                },
+            });
+            assert_eq!(event, expected);
+            assert_eq!(c.partial_input(), 0);
+            return;
+        }
+    }
+    panic!("the write never completed");
+}
+
+#[test]
+fn refused_write_payloads_are_skipped_not_buffered() {
+    let mut c = transmission("ro");
+    c.receive(&request(CommandKind::Write, 0, 7, 0, 200_000));
+    for _ in 0..200 {
+        c.receive(&[3; 1000]);
+        assert_eq!(c.next_event().unwrap(), None);
+    }
+    assert_eq!(replies(&mut c), [(7, Some(NbdErrno::Perm))]);
+    c.receive(&request(CommandKind::Read, 0, 8, 0, 16));
+    assert!(matches!(
+        c.next_event().unwrap(),
+        Some(Event::Request(Request { cookie: 8, .. }))
+    ));
+}
+
+#[test]
 fn completions_are_checked() {
     let mut c = transmission("r0");
     c.receive(&request(CommandKind::Read, 0, 1, 0, 4));
