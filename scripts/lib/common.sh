@@ -3,7 +3,9 @@
 # The Debian packages the suites, the demo and the benchmarks use.
 SHIMAI_PACKAGES=(
   resource-agents pacemaker-cli-utils libxml2-utils iproute2 kmod psmisc
-  e2fsprogs xfsprogs util-linux procps tcpdump
+  e2fsprogs xfsprogs util-linux procps tcpdump strace
+  pacemaker corosync crmsh
+  nbdkit libnbd-bin nbdfuse fio
 )
 
 step() {

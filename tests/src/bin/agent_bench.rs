@@ -205,33 +205,35 @@ fn main() {
     if want("ipaddr2") {
         let ns = Netns::new("bench");
         ns.veth_pair("bva", "bvb", "10.201.0.1/24", "10.201.0.2/24");
-        enter_netns(ns.name());
-        let env = vec![("OCF_RESKEY_ip".to_string(), "10.201.0.10".to_string())];
-        let mut mon = env.clone();
-        mon.push(("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()));
-        let ours = bin_release("ocf-ipaddr2");
-        let cases = vec![
-            case("IPaddr2", "meta-data", &["meta-data"], &env),
-            case("IPaddr2", "validate-all", &["validate-all"], &env),
-            case("IPaddr2", "start+stop", &["start", "stop"], &env),
-            case("IPaddr2", "monitor (running)", &["monitor"], &mon),
-        ];
-        run_cases(
-            &cases,
-            &ours,
-            &reference_agent("IPaddr2"),
-            runs,
-            &tmp,
-            &mut failures,
-            || {
-                let st = command(&ours, "start", &env).status().expect("start");
-                assert!(
-                    st.success(),
-                    "could not add the address for the monitor case"
-                );
-            },
-        );
-        let _ = command(&ours, "stop", &env).status();
+        // Only this thread enters the namespace: the agents it spawns inherit
+        // it, while the process as a whole stays outside, so that removing
+        // the namespace afterwards (which kills what is inside) spares us.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                enter_netns(ns.name());
+                let env = vec![("OCF_RESKEY_ip".to_string(), "10.201.0.10".to_string())];
+                let mut mon = env.clone();
+                mon.push(("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()));
+                let ours = bin_release("ocf-ipaddr2");
+                let cases = vec![
+                    case("IPaddr2", "meta-data", &["meta-data"], &env),
+                    case("IPaddr2", "validate-all", &["validate-all"], &env),
+                    case("IPaddr2", "start+stop", &["start", "stop"], &env),
+                    case("IPaddr2", "monitor (running)", &["monitor"], &mon),
+                ];
+                let reference = reference_agent("IPaddr2");
+                run_cases(&cases, &ours, &reference, runs, &tmp, &mut failures, || {
+                    let st = command(&ours, "start", &env).status().expect("start");
+                    assert!(
+                        st.success(),
+                        "could not add the address for the monitor case"
+                    );
+                });
+                let _ = command(&ours, "stop", &env).status();
+            })
+            .join()
+            .expect("IPaddr2 cases");
+        });
     }
 
     println!();
