@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a test-bed operation failed.
-#[derive(Debug)]
 pub enum Error {
     /// A command could not be started, or exited with a failure status.
     /// `output` holds its stdout and stderr.
@@ -78,6 +77,14 @@ impl fmt::Display for Error {
             Error::Parse { source, detail } => write!(f, "cannot understand {source}: {detail}"),
             Error::Usage(m) => f.write_str(m),
         }
+    }
+}
+
+/// The same text as `Display`, so that a test's `unwrap()` prints the
+/// command's output and the last state seen, readable.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -53,3 +53,10 @@ pub fn write(path: &std::path::Path, text: &str) -> Result<()> {
 pub fn mkdir(path: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))
 }
+
+/// Sets the permission bits of `path`.
+pub fn chmod(path: &std::path::Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))
+}

@@ -89,6 +89,9 @@ impl Cluster {
             )));
         }
         mkdir(root)?;
+        // Apache's worker (www-data) walks through it to the DocumentRoot,
+        // whatever the umask of whoever started the test bed.
+        exec::chmod(root, 0o755)?;
         let hub = Hub::create(&format!("{prefix}-hub"))?;
         let mut c = Cluster {
             nodes: Vec::new(),

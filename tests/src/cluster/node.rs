@@ -9,7 +9,7 @@
 //! to the rest of the cluster.
 
 use super::error::{Error, Result};
-use super::exec::{mkdir, output, run, write};
+use super::exec::{chmod, mkdir, output, run, write};
 use super::net::{kill_netns_pids, Hub};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -72,6 +72,16 @@ impl Node {
             "home",
         ]) {
             mkdir(&self.root.join(d))?;
+        }
+        // They stand in for /var/log, /var/lib...: traversable by the
+        // daemons that run as hacluster, whatever the caller's umask.
+        let open_dirs = ["", "var", "var/lib", "etc", "home"];
+        for d in open_dirs.iter().chain(PRIVATE_DIRS).chain(&[
+            "var/log/corosync",
+            "var/log/crmsh",
+            "var/log/apache2",
+        ]) {
+            chmod(&self.root.join(d.trim_start_matches('/')), 0o755)?;
         }
         run(Command::new("chown")
             .args(["-R", "hacluster:haclient"])

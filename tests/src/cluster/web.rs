@@ -8,7 +8,7 @@
 //! filesystem mounted.
 
 use super::error::{Error, Result};
-use super::exec::{mkdir, run, write};
+use super::exec::{chmod, mkdir, run, write};
 use super::net::SUBNET;
 use super::Cluster;
 use crate::LoopDev;
@@ -86,6 +86,7 @@ impl WebStack {
         let disk = LoopDev::new(32, Some("ext4"));
         let docroot = cluster.root().join("www");
         mkdir(&docroot)?;
+        chmod(&docroot, 0o755)?;
         let page = format!(
             "<html><body>shimai test bed: served from the shared disk ({})</body></html>\n",
             crate::unique("page")
@@ -95,7 +96,8 @@ impl WebStack {
         let dev = disk.path().to_string();
         let doc = docroot.to_string_lossy().into_owned();
         run(Command::new("mount").args([&dev, &doc]))?;
-        let written = write(&docroot.join("index.html"), &page);
+        let index = docroot.join("index.html");
+        let written = write(&index, &page).and_then(|()| chmod(&index, 0o644));
         run(Command::new("umount").arg(&doc))?;
         written?;
         let conf = cluster.root().join("apache.conf");
