@@ -5,8 +5,9 @@
 //! [`Connection::read_from`]), takes [`Event`]s out of it, performs the
 //! requests however it likes (synchronously, on worker threads, after the
 //! peer acknowledged them) and hands back a [`Completion`] for each, in any
-//! order. Replies to be sent accumulate in an output buffer the caller
-//! drains ([`Connection::output`], [`Connection::consume_output`]).
+//! order. Replies to be sent accumulate in an output queue the caller
+//! drains ([`Connection::write_to`], or [`Connection::output`] and
+//! [`Connection::consume_output`] for non-blocking sockets).
 //!
 //! The handshake is answered entirely inside: it only needs the export list.
 //! Requests that cannot be served (bad flags, out of range, read-only) are
@@ -32,6 +33,7 @@ use crate::handshake::{
     option_name, ClientFlags, ClientOption, ExportNameReply, InfoItem, InfoRequest, OptionHeader,
     OptionReply, RepError, ReplyBody, ServerGreeting,
 };
+use crate::output::Output;
 use crate::transmission::{CommandKind, RequestHeader, SimpleReply};
 use crate::wire::{cflag, info, opt, MAX_STRING};
 
@@ -102,8 +104,7 @@ pub struct Connection {
     need: usize,
     skip: Option<Skip>,
     payload: Option<Payload>,
-    output: Vec<u8>,
-    out_start: usize,
+    output: Output,
     in_flight: Vec<InFlight>,
 }
 
@@ -111,8 +112,8 @@ impl Connection {
     /// A connection offering `exports` (the first is the default export,
     /// selected by an empty name). The greeting is already in the output.
     pub fn new(exports: Vec<ExportInfo>) -> Connection {
-        let mut output = Vec::new();
-        ServerGreeting::ours().encode(&mut output);
+        let mut output = Output::default();
+        output.append(|b| ServerGreeting::ours().encode(b));
         Connection {
             exports,
             phase: Phase::ClientFlags,
@@ -125,7 +126,6 @@ impl Connection {
             skip: None,
             payload: None,
             output,
-            out_start: 0,
             in_flight: Vec::new(),
         }
     }
@@ -193,8 +193,8 @@ impl Connection {
                     return Ok(None);
                 }
                 match self.skip.take().map(|s| s.then) {
-                    Some(Pending::Option(r)) => r.encode(&mut self.output),
-                    Some(Pending::Reply(r)) => r.encode(&mut self.output),
+                    Some(Pending::Option(r)) => self.output.append(|b| r.encode(b)),
+                    Some(Pending::Reply(r)) => self.output.append(|b| r.encode(b)),
                     None => {}
                 }
             }
@@ -392,7 +392,8 @@ impl Connection {
                     size: e.size,
                     flags: e.flags().0,
                 };
-                reply.encode(self.no_zeroes, &mut self.output);
+                let no_zeroes = self.no_zeroes;
+                self.output.append(|b| reply.encode(no_zeroes, b));
                 return Ok(Some(self.enter_transmission(idx)));
             }
             ClientOption::Abort => {
@@ -518,11 +519,12 @@ impl Connection {
     }
 
     fn option_reply(&mut self, reply: OptionReply) {
-        reply.encode(&mut self.output);
+        self.output.append(|b| reply.encode(b));
     }
 
     fn reply(&mut self, cookie: u64, error: Option<NbdErrno>) {
-        SimpleReply { cookie, error }.encode(&mut self.output);
+        self.output
+            .append(|b| SimpleReply { cookie, error }.encode(b));
     }
 
     /// Queues the reply for a request this connection handed out.
@@ -548,7 +550,7 @@ impl Connection {
             }
             (Some(_), Ok(data)) => {
                 self.reply(c.cookie, None);
-                self.output.extend_from_slice(&data);
+                self.output.push_data(data);
             }
             (None, Ok(_)) => self.reply(c.cookie, None),
         }
@@ -562,27 +564,33 @@ impl Connection {
         self.shutting_down = true;
     }
 
-    /// Bytes waiting to be sent.
+    /// The next bytes to send: a prefix of the pending output, which may
+    /// be in several pieces. Send some, [`Connection::consume_output`] what
+    /// was sent, and repeat until this is empty.
     pub fn output(&self) -> &[u8] {
-        &self.output[self.out_start..]
+        self.output.front()
     }
 
-    /// Marks `n` bytes of [`Connection::output`] as sent.
+    /// Marks `n` bytes of the pending output as sent.
     pub fn consume_output(&mut self, n: usize) {
-        self.out_start = (self.out_start + n).min(self.output.len());
-        if self.out_start == self.output.len() {
-            self.output.clear();
-            self.out_start = 0;
-        }
+        self.output.consume(n);
     }
 
-    /// Writes all pending output to `w`.
+    /// Bytes of output pending, in all pieces.
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
+    /// All pending output as one buffer (a copy), marked as sent; for
+    /// tests and callers that do not mind the copy.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.output.take_all()
+    }
+
+    /// Writes all pending output to `w`, read data straight from the
+    /// buffers the completions carried (vectored writes, no copy).
     pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
-        let r = w.write_all(self.output());
-        if r.is_ok() {
-            self.consume_output(usize::MAX);
-        }
-        r
+        self.output.write_to(w)
     }
 
     /// Requests handed out and not yet completed.
@@ -601,7 +609,7 @@ impl Connection {
     /// True once the session is over (client left or protocol error),
     /// nothing is in flight and all output is sent: close the socket.
     pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Closed && self.in_flight.is_empty() && self.output().is_empty()
+        self.phase == Phase::Closed && self.in_flight.is_empty() && self.output.len() == 0
     }
 
     /// Bytes received of a message not yet complete (0 when the input ends

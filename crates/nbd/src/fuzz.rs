@@ -81,7 +81,7 @@ fn drive(mut conn: Connection, data: &[u8]) -> bool {
                 Err(_) => return false,
             }
         }
-        conn.consume_output(conn.output().len());
+        conn.consume_output(conn.output_len());
         if rest.is_empty() {
             return true;
         }

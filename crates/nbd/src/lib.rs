@@ -59,7 +59,7 @@
 //! let mut conn = Connection::new(vec![ExportInfo::new("r0", 1 << 20)]);
 //! // The greeting is queued before the client says anything.
 //! assert_eq!(&conn.output()[..8], b"NBDMAGIC");
-//! conn.consume_output(conn.output().len());
+//! conn.consume_output(conn.output().len()); // sent
 //!
 //! // Client: flags, NBD_OPT_GO "r0", then a 512-byte write and a read.
 //! let mut wire = Vec::new();
@@ -96,7 +96,7 @@
 //! }
 //!
 //! // The output now holds the option replies, then the two simple replies.
-//! let out = conn.output();
+//! let out = conn.take_output();
 //! let read_reply = &out[out.len() - 512 - SimpleReply::LEN..];
 //! let (reply, used) = SimpleReply::decode(read_reply).unwrap().unwrap();
 //! assert_eq!((reply.cookie, reply.error), (2, None));
@@ -115,6 +115,7 @@ mod export;
 mod file_backend;
 mod fuzz;
 pub mod handshake;
+mod output;
 mod server;
 pub mod transmission;
 pub mod wire;

@@ -206,7 +206,7 @@ pub fn serve_connection<S: Read + Write, B: Backend>(
                     };
                     end.requests += 1;
                     conn.complete(completion)?;
-                    if conn.output().len() >= OUTPUT_HIGH_WATER {
+                    if conn.output_len() >= OUTPUT_HIGH_WATER {
                         send(&mut conn, &mut stream)?;
                     }
                 }

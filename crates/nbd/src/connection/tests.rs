@@ -14,12 +14,11 @@ fn exports() -> Vec<ExportInfo> {
 /// A connection past the client flags, with the greeting drained.
 fn options_phase(flags: u32) -> Connection {
     let mut c = Connection::new(exports());
-    let out = c.output().to_vec();
+    let out = c.take_output();
     assert_eq!(
         ServerGreeting::decode(&out).unwrap().unwrap().0,
         ServerGreeting::ours()
     );
-    c.consume_output(out.len());
     let mut b = Vec::new();
     ClientFlags(flags).encode(&mut b);
     c.receive(&b);
@@ -37,13 +36,13 @@ fn send_option(c: &mut Connection, o: ClientOption) -> Option<Event> {
 /// Drains the output as a sequence of messages of one kind.
 fn drain<T>(c: &mut Connection, decode: impl Fn(&[u8]) -> Decoded<T>) -> Vec<T> {
     let mut out = Vec::new();
-    let mut buf = c.output();
+    let all = c.take_output();
+    let mut buf = &all[..];
     while let Some((msg, n)) = decode(buf).unwrap() {
         out.push(msg);
         buf = &buf[n..];
     }
     assert!(buf.is_empty(), "{} undecoded bytes", buf.len());
-    c.consume_output(c.output().len());
     out
 }
 
@@ -67,7 +66,7 @@ fn transmission(export: &str) -> Connection {
         send_option(&mut c, go(export)),
         Some(Event::Ready { .. })
     ));
-    c.consume_output(c.output().len());
+    c.take_output();
     c
 }
 
@@ -175,11 +174,10 @@ fn export_name_sends_size_and_flags_with_or_without_zeroes() {
         let e = send_option(&mut c, ClientOption::ExportName { name: "ro".into() });
         assert_eq!(e, Some(Event::Ready { export: 1 }));
         let no_zeroes = flags & 2 != 0;
-        let (r, n) = ExportNameReply::decode(c.output(), no_zeroes)
-            .unwrap()
-            .unwrap();
+        let out = c.take_output();
+        let (r, n) = ExportNameReply::decode(&out, no_zeroes).unwrap().unwrap();
         assert_eq!(
-            (r.size, r.flags, n, c.output().len()),
+            (r.size, r.flags, n, out.len()),
             (8192, exports()[1].flags().0, len, len)
         );
     }
@@ -282,7 +280,7 @@ fn oversized_options_are_skipped_and_refused_with_too_big() {
     for _ in 0..len / 1000 {
         c.receive(&[0xee; 1000]);
         assert_eq!(c.next_event().unwrap(), None);
-        assert!(c.output().is_empty());
+        assert_eq!(c.output_len(), 0);
     }
     c.receive(&vec![0xee; (len % 1000) as usize]);
     assert_eq!(c.next_event().unwrap(), None);
@@ -380,13 +378,19 @@ fn pipelined_requests_come_out_in_order_and_replies_follow_completion_order() {
     for cookie in [6, 5, 4, 3] {
         c.complete(Completion::ok(cookie)).unwrap();
     }
-    let out = c.output().to_vec();
+    let out = c.take_output();
     let (first, n) = SimpleReply::decode(&out).unwrap().unwrap();
     assert_eq!((first.cookie, first.error), (2, None));
     assert_eq!(&out[n..n + 5], b"hello");
-    c.consume_output(n + 5);
+    let rest: Vec<(u64, Option<NbdErrno>)> = out[n + 5..]
+        .chunks(SimpleReply::LEN)
+        .map(|r| {
+            let (r, _) = SimpleReply::decode(r).unwrap().unwrap();
+            (r.cookie, r.error)
+        })
+        .collect();
     assert_eq!(
-        replies(&mut c),
+        rest,
         [
             (1, Some(NbdErrno::Io)),
             (6, None),
@@ -492,6 +496,26 @@ fn refused_write_payloads_are_skipped_not_buffered() {
         c.next_event().unwrap(),
         Some(Event::Request(Request { cookie: 8, .. }))
     ));
+}
+
+#[test]
+fn large_read_data_follows_its_header_in_completion_order() {
+    let mut c = transmission("r0");
+    let mut wire = request(CommandKind::Read, 0, 1, 0, 65536);
+    wire.extend(request(CommandKind::Read, 0, 2, 0, 3));
+    c.receive(&wire);
+    while c.next_event().unwrap().is_some() {}
+    let big: Vec<u8> = (0..65536u32).map(|i| (i / 256) as u8).collect();
+    c.complete(Completion::data(1, big.clone())).unwrap();
+    c.complete(Completion::data(2, vec![9, 9, 9])).unwrap();
+    assert_eq!(c.output_len(), 16 + 65536 + 16 + 3);
+    let mut sent = Vec::new();
+    c.write_to(&mut sent).unwrap();
+    assert_eq!(SimpleReply::decode(&sent).unwrap().unwrap().0.cookie, 1);
+    assert!(sent[16..16 + 65536] == big[..]);
+    let tail = &sent[16 + 65536..];
+    assert_eq!(SimpleReply::decode(tail).unwrap().unwrap().0.cookie, 2);
+    assert_eq!(&tail[16..], &[9, 9, 9]);
 }
 
 #[test]

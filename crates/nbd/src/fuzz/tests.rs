@@ -156,7 +156,7 @@ proptest! {
         ClientOption::Go(InfoRequest { name: "a".into(), requests: vec![] }).encode(&mut hello);
         conn.receive(&hello);
         prop_assert_eq!(conn.next_event().ok().flatten(), Some(Event::Ready { export: 0 }));
-        conn.consume_output(conn.output().len());
+        conn.take_output();
 
         let mut wire = Vec::new();
         let mut expected = Vec::new();
@@ -185,7 +185,7 @@ proptest! {
                 }
             }
         }
-        let out = conn.output().to_vec();
+        let out = conn.take_output();
         let mut rest = &out[..];
         while let Some((r, n)) = SimpleReply::decode(rest).map_err(|e| TestCaseError::fail(e.to_string()))? {
             answered.push(r.cookie);
