@@ -54,6 +54,10 @@ fn main() -> Result<()> {
         block_size,
         ..Export::new(args.export.clone(), backend)
     };
+    export
+        .info()
+        .validate()
+        .context("invalid --export or --description")?;
     let exports = Arc::new([export]);
 
     let listener = UnixListener::bind(&args.socket)
