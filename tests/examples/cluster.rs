@@ -18,6 +18,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+/// `print!` that ignores a closed stdout (`scripts/cluster status | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` that ignores a closed stdout.
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 const USAGE: &str = "usage: cluster up [--nodes N] [--web] | status | exec NODE CMD [ARG...] | \
                      kill NODE | start NODE | cut NODE | restore NODE | get | down";
 
@@ -47,7 +63,7 @@ fn run(dir: &Path, args: &[String]) -> Result<ExitCode> {
         ["status"] => {
             let c = Cluster::attach(dir)?;
             for n in c.nodes() {
-                println!(
+                sayln!(
                     "{}: {} netns {} init {}",
                     n.name,
                     n.addr,
@@ -60,8 +76,8 @@ fn run(dir: &Path, args: &[String]) -> Result<ExitCode> {
                 );
             }
             match c.nodes().iter().position(|n| n.is_up()) {
-                Some(i) => print!("\n{}", c.crm_mon_text(i)?),
-                None => println!("every node is down"),
+                Some(i) => say!("\n{}", c.crm_mon_text(i)?),
+                None => sayln!("every node is down"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -81,7 +97,7 @@ fn run(dir: &Path, args: &[String]) -> Result<ExitCode> {
             let i = c.index_of(node)?;
             c.kill_node(i);
             c.persist()?;
-            println!("{node} powered off");
+            sayln!("{node} powered off");
             Ok(ExitCode::SUCCESS)
         }
         ["start", node] => {
@@ -89,24 +105,24 @@ fn run(dir: &Path, args: &[String]) -> Result<ExitCode> {
             let i = c.index_of(node)?;
             c.restart_node(i)?;
             c.persist()?;
-            println!("{node} powered on, corosync and pacemakerd started");
+            sayln!("{node} powered on, corosync and pacemakerd started");
             Ok(ExitCode::SUCCESS)
         }
         ["cut", node] => {
             let c = Cluster::attach(dir)?;
             c.cut_link(c.index_of(node)?)?;
-            println!("{node}: cable pulled");
+            sayln!("{node}: cable pulled");
             Ok(ExitCode::SUCCESS)
         }
         ["restore", node] => {
             let c = Cluster::attach(dir)?;
             c.restore_link(c.index_of(node)?)?;
-            println!("{node}: cable plugged in");
+            sayln!("{node}: cable plugged in");
             Ok(ExitCode::SUCCESS)
         }
         ["get"] => {
             let c = Cluster::attach(dir)?;
-            print!(
+            say!(
                 "{}",
                 c.http_get(&format!("http://{}/", web::vip()), Duration::from_secs(3))?
             );
@@ -143,7 +159,7 @@ fn up(dir: &Path, rest: &[&str]) -> Result<ExitCode> {
                     |e| Error::Usage(format!("{}: {e}", dir.join("web.disk").display())),
                 )?;
                 std::mem::forget(stack);
-                println!(
+                sayln!(
                     "web group running on node1: http://{}/ (from the hub: scripts/cluster get)",
                     web::vip()
                 );
@@ -155,7 +171,7 @@ fn up(dir: &Path, rest: &[&str]) -> Result<ExitCode> {
             }
         }
     }
-    print!("{}", cluster.crm_mon_text(0)?);
+    say!("{}", cluster.crm_mon_text(0)?);
     cluster.keep();
     Ok(ExitCode::SUCCESS)
 }
@@ -176,7 +192,7 @@ fn down(dir: &Path) -> Result<ExitCode> {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
-    println!("cluster stopped, {} removed", dir.display());
+    sayln!("cluster stopped, {} removed", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

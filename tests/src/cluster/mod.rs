@@ -20,6 +20,7 @@ pub mod error;
 mod exec;
 pub mod net;
 pub mod node;
+mod state;
 pub mod status;
 pub mod timings;
 pub mod web;
@@ -35,6 +36,7 @@ pub use web::{Provider, WebStack};
 use config::NodeAddr;
 use exec::{mkdir, run, write};
 use net::{hub_addr, Hub, SUBNET};
+use state::STATE_FILE;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -352,86 +354,5 @@ impl Drop for Cluster {
         if !self.keep {
             self.destroy();
         }
-    }
-}
-
-const STATE_FILE: &str = "cluster.state";
-
-impl Cluster {
-    /// Writes what `scripts/cluster` needs to find this cluster again.
-    fn save(&self) -> Result<()> {
-        let mut s = format!("hub {}\nnodes {}\n", self.hub.name(), self.opts.nodes);
-        for n in &self.nodes {
-            s.push_str(&format!(
-                "node {} {} {} {} {} {}\n",
-                n.name,
-                n.id,
-                n.addr,
-                n.netns,
-                n.port,
-                n.init.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
-            ));
-        }
-        write(&self.root.join(STATE_FILE), &s)
-    }
-
-    /// Finds the cluster that `start_at` left running in `root`.
-    pub fn attach(root: &Path) -> Result<Cluster> {
-        let path = root.join(STATE_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Usage(format!(
-                    "no cluster is up ({} does not exist)",
-                    path.display()
-                ))
-            } else {
-                Error::io(&path, e)
-            }
-        })?;
-        let bad = |line: usize, what: &str| Error::Parse {
-            source: format!("{}:{}", path.display(), line + 1),
-            detail: what.to_string(),
-        };
-        let mut hub = None;
-        let mut nodes = Vec::new();
-        let mut opts = ClusterOptions::default();
-        let shimai = web::Provider::from_env().agents_dir();
-        for (ln, line) in text.lines().enumerate() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            match f.as_slice() {
-                ["hub", name] => hub = Some(Hub::existing(name)),
-                ["nodes", n] => opts.nodes = n.parse().map_err(|_| bad(ln, "bad node count"))?,
-                ["node", name, id, addr, netns, port, init] => nodes.push(Node {
-                    name: name.to_string(),
-                    id: id.parse().map_err(|_| bad(ln, "bad node id"))?,
-                    addr: addr.to_string(),
-                    root: root.join(name),
-                    netns: netns.to_string(),
-                    port: port.to_string(),
-                    init: init.parse().ok(),
-                    shimai_agents: shimai.clone(),
-                }),
-                [] => {}
-                _ => return Err(bad(ln, "unknown line")),
-            }
-        }
-        Ok(Cluster {
-            opts,
-            root: root.to_path_buf(),
-            hub: hub.ok_or_else(|| bad(0, "no hub line"))?,
-            nodes,
-            keep: true,
-            _tmp: None,
-        })
-    }
-
-    /// Makes a cluster found by [`Cluster::attach`] go away when dropped.
-    pub fn release(&mut self) {
-        self.keep = false;
-    }
-
-    /// Records the current init PIDs (after a restart from `scripts/cluster`).
-    pub fn persist(&self) -> Result<()> {
-        self.save()
     }
 }

@@ -110,8 +110,6 @@ impl Node {
         hub.plug(&self.netns, &self.port, &self.addr)?;
         let script = self.root.join("init.sh");
         write(&script, &init_script(self))?;
-        let ready = self.root.join("ready");
-        let _ = std::fs::remove_file(&ready);
         // `unshare --pid` without `--fork`: the first child of the shell
         // becomes PID 1 of the new namespace, the shell prints its host PID
         // and exits, so no helper process stays between us and the init.
@@ -138,8 +136,9 @@ impl Node {
         })?;
         self.init = Some(pid);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !ready.exists() {
-            if !self.is_up() || Instant::now() > deadline {
+        // The init renames itself once its mounts are done.
+        while !self.is_up() {
+            if !process_running(pid) || Instant::now() > deadline {
                 let log = std::fs::read_to_string(self.root.join("init.log")).unwrap_or_default();
                 return Err(Error::Command {
                     command: format!("init of {}", self.name),
@@ -152,9 +151,17 @@ impl Node {
         Ok(())
     }
 
-    /// True while the node's init runs (not a zombie).
+    /// True while the node's init runs. The PID must still be our init
+    /// (its command line names the node): a state file that outlived a
+    /// reboot must never make us signal an unrelated process.
     pub fn is_up(&self) -> bool {
-        self.init.is_some_and(process_running)
+        self.init.is_some_and(|pid| {
+            process_running(pid)
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    String::from_utf8_lossy(&c).trim_end_matches('\0')
+                        == format!("shimai-node-init {}", self.name)
+                })
+        })
     }
 
     /// A command run on the node: in all its namespaces, with a clean
@@ -209,7 +216,8 @@ impl Node {
     /// once; then its network namespace goes (its cable, and any address
     /// an agent had added, as a powered-off machine answers nothing).
     pub fn power_off(&mut self) {
-        if let Some(pid) = self.init.take() {
+        let ours = self.is_up();
+        if let Some(pid) = self.init.take().filter(|_| ours) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             let deadline = Instant::now() + Duration::from_secs(10);
             while process_running(pid) && Instant::now() < deadline {
@@ -273,8 +281,7 @@ fn init_script(node: &Node) -> String {
         ));
     }
     s.push_str(&format!(
-        "touch '{root}/ready'\n\
-         exec perl -e '$0 = \"shimai-node-init {name}\"; while (1) {{ sleep 1 if wait() == -1 }}'\n",
+        "exec perl -e '$0 = \"shimai-node-init {name}\"; while (1) {{ sleep 1 if wait() == -1 }}'\n",
         name = node.name
     ));
     s
