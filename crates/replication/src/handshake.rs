@@ -152,6 +152,11 @@ pub fn uuid_compare(me: &Side, peer: &Side, resolve_conflicts: bool) -> Compare 
             ..out(-1, 51)
         };
     }
+    // shimai extension (rules 52/72): the peer's bitmap identifier is the sync UUID it derived
+    // from my current one, and its history no longer shows my current (it moved on since).
+    if self_cur.wrapping_add(UUID_NEW_BM_OFFSET) == masked(p.bitmap) {
+        return out(-1, 52);
+    }
     if p.history.iter().any(|&h| masked(h) == self_cur) {
         return out(-2, 60);
     }
@@ -169,15 +174,49 @@ pub fn uuid_compare(me: &Side, peer: &Side, resolve_conflicts: bool) -> Compare 
             ..out(1, 71)
         };
     }
+    if peer_cur.wrapping_add(UUID_NEW_BM_OFFSET) == masked(s.bitmap) {
+        return out(1, 72);
+    }
     if s.history.iter().any(|&h| masked(h) == peer_cur) {
         return out(2, 80);
     }
     if masked(s.bitmap) == masked(p.bitmap) && masked(s.bitmap) != 0 {
         return out(100, 90);
     }
-    for &a in &s.history {
-        for &b in &p.history {
-            if masked(a) != 0 && masked(a) == masked(b) {
+    // shimai extension (rules 91/92): rule 90 after one side started a resync as source and
+    // its sync UUID never reached the other (as rules 51/71 for the bitmap cases). Undo the
+    // rotation and report the split brain rule 90 would have found.
+    if masked(s.bitmap) != 0
+        && masked(s.bitmap) == masked(p.history[0])
+        && masked(p.history[0]).wrapping_add(UUID_NEW_BM_OFFSET) == masked(p.bitmap)
+    {
+        let mut fixed = *p;
+        fixed.bitmap = fixed.history[0];
+        fixed.history[0] = fixed.history[1];
+        return Compare {
+            fixed_peer: Some(fixed),
+            ..out(100, 91)
+        };
+    }
+    if masked(p.bitmap) != 0
+        && masked(p.bitmap) == masked(s.history[0])
+        && masked(s.history[0]).wrapping_add(UUID_NEW_BM_OFFSET) == masked(s.bitmap)
+    {
+        let mut fixed = *s;
+        fixed.bitmap = fixed.history[0];
+        fixed.history[0] = fixed.history[1];
+        return Compare {
+            fixed_self: Some(fixed),
+            ..out(100, 92)
+        };
+    }
+    // Rule 100 compares histories; shimai counts the bitmap identifiers as history too, so
+    // two nodes that both moved on (history shifted out of two slots) still show as related
+    // (split brain) rather than unrelated.
+    let older = |g: &GenerationIds| [g.bitmap, g.history[0], g.history[1]];
+    for a in older(s) {
+        for b in older(p) {
+            if masked(a) != 0 && masked(a) != UUID_JUST_CREATED && masked(a) == masked(b) {
                 return out(-100, 100);
             }
         }

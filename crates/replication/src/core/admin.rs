@@ -12,6 +12,22 @@ use crate::wire::{self, Msg};
 
 impl Core {
     pub(super) fn admin(&mut self, cmd: AdminCmd) -> Result<(), Error> {
+        let changes_data_state = matches!(
+            cmd,
+            AdminCmd::Primary { .. }
+                | AdminCmd::Invalidate
+                | AdminCmd::InvalidateRemote
+                | AdminCmd::NewCurrentUuid { .. }
+                | AdminCmd::Outdate
+                | AdminCmd::Verify
+        );
+        if changes_data_state && self.conn.as_ref().is_some_and(|c| !c.decided) {
+            // Both nodes decide from what they told each other: no changes in between.
+            return Err(Error::WrongConnState {
+                cs: self.cs,
+                what: "the handshake is in progress; retry in a moment",
+            });
+        }
         match cmd {
             AdminCmd::Primary { force } => self.promote(force),
             AdminCmd::Secondary => self.demote(),
@@ -67,7 +83,13 @@ impl Core {
                 what: "wait until the handshake finished",
             });
         }
-        if matches!(self.cs, ConnState::SyncTarget | ConnState::PausedSyncT) {
+        if matches!(
+            self.cs,
+            ConnState::WFBitMapT
+                | ConnState::WFSyncUUID
+                | ConnState::SyncTarget
+                | ConnState::PausedSyncT
+        ) {
             return Err(Error::WrongConnState {
                 cs: self.cs,
                 what: "this node is receiving a resync",
@@ -76,6 +98,12 @@ impl Core {
         let forced = self.disk != DiskState::UpToDate;
         if forced && !force {
             return Err(Error::NeedsForce { disk: self.disk });
+        }
+        if forced && self.cs.is_connected() && self.cs != ConnState::Connected {
+            return Err(Error::WrongConnState {
+                cs: self.cs,
+                what: "wait until the resync or verify finished",
+            });
         }
         let connected = self.cs.is_connected();
         self.set_role(Role::Primary);
@@ -110,6 +138,8 @@ impl Core {
                 what: "client requests are still in flight",
             });
         }
+        // Let the peer confirm the last epoch soon.
+        self.close_epoch();
         self.set_role(Role::Secondary);
         self.flags.set(MdFlags::PRIMARY_IND, false);
         self.persist_meta();

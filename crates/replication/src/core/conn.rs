@@ -141,8 +141,7 @@ impl Core {
             } => self.on_bitmap(first_bit, &runs, last),
             Msg::SyncUuid { uuid } => self.on_sync_uuid(uuid),
             Msg::OutOfSync { sector, size } => {
-                self.bitmap
-                    .set_range(sector.saturating_mul(512), u64::from(size));
+                self.set_out_of_sync_durably(sector.saturating_mul(512), u64::from(size));
             }
             Msg::ResyncRequest { sector, size } => self.on_rs_request(sector, size),
             Msg::ResyncReply { sector, payload } => self.on_rs_reply(sector, payload),
@@ -371,7 +370,12 @@ impl Core {
         c.peer_state_seen = true;
         let was_paused = c.peer_paused;
         c.peer_paused = paused;
-        if role == Role::Primary && self.role == Role::Primary && !self.cfg.allow_two_primaries {
+        let decided = c.decided;
+        if decided
+            && role == Role::Primary
+            && self.role == Role::Primary
+            && !self.cfg.allow_two_primaries
+        {
             self.log(
                 Level::Error,
                 "both nodes are Primary without allow-two-primaries",
@@ -379,7 +383,6 @@ impl Core {
             return self.protocol_error("two primaries");
         }
         self.set_peer_role(role);
-        let decided = self.conn.as_ref().is_some_and(|c| c.decided);
         if decided {
             // Once connected, the peer reports its own disk; during a resync we know better.
             if !self.cs.is_syncing() || disk == DiskState::UpToDate {
@@ -442,6 +445,7 @@ impl Core {
         if let Some(c) = self.conn.as_mut() {
             c.decided = true;
         }
+        self.release_held_after_decision();
         for h in &d.handlers {
             self.emit(Action::CallHandler(*h));
         }
@@ -486,7 +490,44 @@ impl Core {
             self.flags.set(MdFlags::PRIMARY_IND, false);
             self.send_state();
         }
-        let hg = d.hg.unwrap_or(0);
+        if self.role == Role::Primary
+            && self.peer_role == Role::Primary
+            && !self.cfg.allow_two_primaries
+            && !d.demote
+            && d.hg == Some(0)
+        {
+            self.log(
+                Level::Error,
+                "both nodes are Primary without allow-two-primaries: demote one, then connect",
+            );
+            return self.go_standalone("two primaries");
+        }
+        let mut hg = d.hg.unwrap_or(0);
+        let peer_bits = self.conn.as_ref().map_or(0, |c| c.peer_bits);
+        if hg == 0
+            && self.bitmap.count() + peer_bits > 0
+            && self.disk > DiskState::Inconsistent
+            && self.pdsk > DiskState::Inconsistent
+        {
+            // Same generation but blocks marked out of sync (an unclean stop, a verify): DRBD
+            // only warns; shimai resyncs them, from the Primary if there is one.
+            let source = if self.role == Role::Primary {
+                true
+            } else if self.peer_role == Role::Primary {
+                false
+            } else {
+                !rc
+            };
+            self.log(
+                Level::Warn,
+                format!(
+                    "No resync by the identifiers, but {} + {peer_bits} bits in the bitmaps: resync as {}",
+                    self.bitmap.count(),
+                    if source { "SyncSource" } else { "SyncTarget" }
+                ),
+            );
+            hg = if source { 1 } else { -1 };
+        }
         self.discard_my_data = false;
         self.flags.set(MdFlags::CRASHED_PRIMARY, false);
         self.flags.set(MdFlags::CONNECTED_IND, true);
@@ -620,17 +661,31 @@ impl Core {
             return;
         }
         let was_replicating = self.replicating() || self.cs.is_syncing();
+        let was_sync_source = matches!(
+            self.cs,
+            ConnState::WFBitMapS | ConnState::SyncSource | ConnState::PausedSyncS
+        );
         let pdsk_was = self.pdsk;
         self.log(Level::Info, format!("connection lost: {why}"));
         self.conn = None;
         self.conn_gen += 1;
+        self.release_held();
         self.set_cs(via);
+        let oos_before = self.bitmap.count();
         self.tl_clear();
+        // Writes the peer never confirmed (also those of a Primary that just demoted).
+        let unconfirmed = self.bitmap.count() > oos_before;
         self.sync_reset();
         self.set_peer_role(Role::Unknown);
         self.set_pdsk(DiskState::DUnknown);
-        if self.role == Role::Primary && was_replicating && self.gi.bitmap == 0 {
+        let open_generation = (self.role == Role::Primary || unconfirmed)
+            && ((was_replicating && self.gi.bitmap == 0) || was_sync_source);
+        if open_generation {
             // The peer may still have the old generation: open a new one for what follows.
+            // A SyncSource does so too although its bitmap generation is open (DRBD does not):
+            // the peer may have adopted our current identifier or may be promoted by force,
+            // and writes under a shared identifier would be invisible to the next handshake.
+            // The old current moves into the history, which keeps the relation visible.
             let fresh = self.fresh_uuid();
             self.gi.new_current(fresh);
             self.persist_meta();
@@ -655,8 +710,36 @@ impl Core {
         }
     }
 
+    /// Requests held during the handshake go ahead (after the decision's actions, so they
+    /// see its outcome).
+    fn release_held_after_decision(&mut self) {
+        self.release_pending = true;
+    }
+
+    pub(super) fn release_held(&mut self) {
+        self.release_pending = false;
+        let held: Vec<_> = self.handshake_held.drain(..).collect();
+        for (id, kind, payload) in held {
+            self.start_request(id, kind, payload);
+        }
+    }
+
     pub(super) fn conn_tick(&mut self) {
         let now = self.now;
+        if matches!(
+            self.cs,
+            ConnState::WFBitMapS | ConnState::WFBitMapT | ConnState::WFSyncUUID
+        ) {
+            let since = *self.sync_stage_since.get_or_insert(now);
+            if now.saturating_sub(since) > self.cfg.timeout_ms.max(1) {
+                // Both sides waiting for each other: the decisions did not mirror (the peer
+                // changed state meanwhile). Start over.
+                self.sync_stage_since = None;
+                return self.protocol_error("bitmap exchange did not complete in time");
+            }
+        } else {
+            self.sync_stage_since = None;
+        }
         let (ping_int, ping_timeout) = (self.cfg.ping_int_ms, self.cfg.ping_timeout_ms);
         let Some(c) = self.conn.as_mut() else { return };
         if let Some(sent) = c.ping_sent {

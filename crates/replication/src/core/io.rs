@@ -204,7 +204,7 @@ impl Core {
         self.start_request(id, ReqKind::Trim { offset, len }, None);
     }
 
-    fn start_request(&mut self, id: ReqId, kind: ReqKind, payload: Option<Vec<u8>>) {
+    pub(super) fn start_request(&mut self, id: ReqId, kind: ReqKind, payload: Option<Vec<u8>>) {
         let (offset, len) = match kind {
             ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } => (offset, len),
             _ => (0, 0),
@@ -214,6 +214,11 @@ impl Core {
         }
         if let Err(e) = self.check_range(offset, len) {
             return self.reply(id, Err(e));
+        }
+        if self.conn.as_ref().is_some_and(|c| !c.decided) {
+            // The handshake is deciding from our bitmap weight: hold writes until it has.
+            self.handshake_held.push_back((id, kind, payload));
+            return;
         }
         if self.reqs.contains_key(&id) {
             return self.reply(
@@ -298,6 +303,14 @@ impl Core {
             ReqKind::Trim { offset, len } => (offset, len, false, true),
             _ => return,
         };
+        let replicate = self.replicating();
+        if !replicate && self.conn.is_none() && self.gi.bitmap == 0 {
+            // A Primary writing without its peer always has a bitmap generation open, so the
+            // next handshake sees that this node moved on.
+            let fresh = self.fresh_uuid();
+            self.gi.new_current(fresh);
+            self.persist_meta();
+        }
         // A resync read of these blocks in flight would send stale data: re-read it later.
         self.mark_rs_reads_dirty(offset, len);
         let io = self.alloc_io();
@@ -314,7 +327,6 @@ impl Core {
         };
         self.submit_local_write(io, offset, len, op);
         self.counters.dw += len / 1024;
-        let replicate = self.replicating();
         let seq = self.next_seq;
         self.next_seq += 1;
         let epoch = self.epoch;
@@ -447,7 +459,7 @@ impl Core {
         if let Some(e) = wait_epoch {
             self.flush_waits.entry(e).or_default().push(id);
         }
-        self.emit(Action::Flush { io });
+        self.emit_flush(io);
     }
 
     pub(super) fn client_read(&mut self, id: ReqId, offset: u64, len: u64) {
@@ -465,10 +477,16 @@ impl Core {
 
     /// Sends the barrier that closes the open epoch, if it holds writes.
     pub(super) fn close_epoch(&mut self) {
-        self.epoch_close_pending = false;
-        if self.epoch_writes == 0 || !self.replicating() {
+        if self.epoch_writes == 0 {
+            self.epoch_close_pending = false;
             return;
         }
+        if !self.replicating() {
+            // Handshake in progress: the barrier goes out once replication resumes.
+            self.epoch_close_pending = true;
+            return;
+        }
+        self.epoch_close_pending = false;
         self.send(Msg::Barrier { nr: self.epoch });
         self.epoch += 1;
         self.epoch_writes = 0;
@@ -539,17 +557,7 @@ impl Core {
     // ---- acks on the Primary ----
 
     pub(super) fn on_recv_ack(&mut self, seq: u64) {
-        let bug = {
-            #[cfg(feature = "sim-bug")]
-            {
-                self.bugs.ack_on_receive
-            }
-            #[cfg(not(feature = "sim-bug"))]
-            {
-                false
-            }
-        };
-        if self.cfg.protocol == Protocol::B || bug {
+        if self.cfg.protocol == Protocol::B {
             self.net_done(seq);
         }
     }
@@ -648,6 +656,10 @@ impl Core {
         if self.cfg.protocol == Protocol::B {
             self.send(Msg::RecvAck { seq });
         }
+        #[cfg(feature = "sim-bug")]
+        if self.bugs.write_ack_on_receive && self.cfg.protocol == Protocol::C {
+            self.send(Msg::WriteAck { seq });
+        }
         let ep = self.recv.open();
         ep.pending += 1;
         ep.size += 1;
@@ -699,7 +711,7 @@ impl Core {
                     serial,
                 },
             );
-            self.emit(Action::Flush { io });
+            self.emit_flush(io);
         }
     }
 
@@ -716,6 +728,7 @@ impl Core {
             DiskResult::Failed(e) => Some(*e),
             _ => None,
         };
+        self.flush_completed(io, err.is_none());
         match what {
             Io::App(id) => {
                 let range = self.reqs.get(&id).and_then(|r| match r.kind {
@@ -831,9 +844,7 @@ impl Core {
     pub(super) fn clear_fully_covered(&mut self, offset: u64, len: u64) {
         let first = offset.div_ceil(BM_BLOCK_SIZE);
         let end = (offset + len) / BM_BLOCK_SIZE;
-        for b in first..end {
-            self.bitmap.clear(b);
-        }
+        self.clear_in_sync(first, end);
     }
 }
 

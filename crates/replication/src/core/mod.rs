@@ -33,8 +33,9 @@ use self::sync::SyncState;
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Bugs {
-    /// Protocol C completes a write on the peer's receive-ack instead of its write-ack.
-    pub ack_on_receive: bool,
+    /// The Secondary sends protocol C's write-ack when a write arrives, before its disk
+    /// completed it.
+    pub write_ack_on_receive: bool,
 }
 
 /// The replication state machine of one resource on one node.
@@ -89,6 +90,17 @@ pub struct Core {
     /// Client I/O frozen while `fence-peer` runs (`fencing resource-and-stonith`).
     suspended: bool,
     frozen: VecDeque<Event>,
+    /// Client writes held while the handshake decides (it uses our bitmap weight).
+    handshake_held: VecDeque<(ReqId, io::ReqKind, Option<Vec<u8>>)>,
+    release_pending: bool,
+    /// When the bitmap exchange started (for its timeout).
+    sync_stage_since: Option<u64>,
+    /// Bits cleared because a local write brought the block in sync, but that write is not
+    /// flushed yet: the on-disk bitmap keeps them set until a flush makes the data durable.
+    clears_unflushed: BTreeMap<u64, u64>,
+    clear_seq: u64,
+    /// Flushes in flight and the clear sequence number they cover.
+    flush_marks: BTreeMap<IoId, u64>,
     #[cfg(feature = "sim-bug")]
     #[doc(hidden)]
     pub bugs: Bugs,
@@ -142,6 +154,12 @@ impl Core {
             counters: Counters::default(),
             suspended: false,
             frozen: VecDeque::new(),
+            handshake_held: VecDeque::new(),
+            release_pending: false,
+            sync_stage_since: None,
+            clears_unflushed: BTreeMap::new(),
+            clear_seq: 0,
+            flush_marks: BTreeMap::new(),
             #[cfg(feature = "sim-bug")]
             bugs: Bugs::default(),
         };
@@ -191,6 +209,9 @@ impl Core {
             }
             Event::HandlerDone { handler, exit_code } => self.handler_done(handler, exit_code),
             Event::Admin(cmd) => return self.admin(cmd),
+        }
+        if self.release_pending {
+            self.release_held();
         }
         Ok(())
     }
@@ -371,9 +392,70 @@ impl Core {
             return;
         }
         self.counters.bm += 1;
+        let words = self.words_to_persist(0, self.bitmap.words().len());
         self.emit(Action::PersistBitmap {
             first_word: 0,
-            words: self.bitmap.words().to_vec(),
+            words,
+        });
+    }
+
+    /// Bitmap words `[start, end)` as they may go to disk: in-memory bits plus bits whose
+    /// clearing is not durable yet.
+    fn words_to_persist(&self, start: usize, end: usize) -> Vec<u64> {
+        let mut words = self.bitmap.words()[start..end].to_vec();
+        for &bit in self.clears_unflushed.keys() {
+            let w = usize::try_from(bit / 64).unwrap_or(usize::MAX);
+            if (start..end).contains(&w) {
+                words[w - start] |= 1 << (bit % 64);
+            }
+        }
+        words
+    }
+
+    /// A local write made these blocks equal to the peer's: clear their bits (durably once a
+    /// flush covers the write).
+    fn clear_in_sync(&mut self, first_bit: u64, end_bit: u64) {
+        for b in first_bit..end_bit {
+            if self.bitmap.clear(b) {
+                self.clear_seq += 1;
+                self.clears_unflushed.insert(b, self.clear_seq);
+            }
+        }
+    }
+
+    fn emit_flush(&mut self, io: IoId) {
+        self.flush_marks.insert(io, self.clear_seq);
+        self.emit(Action::Flush { io });
+    }
+
+    fn flush_completed(&mut self, io: IoId, ok: bool) {
+        if let Some(mark) = self.flush_marks.remove(&io) {
+            if ok {
+                self.clears_unflushed.retain(|_, s| *s > mark);
+            }
+        }
+    }
+
+    /// Marks a byte range out of sync and writes the touched bitmap words at once: used where
+    /// no activity-log extent covers the range (bits learned from the peer, verify results), so
+    /// a crash cannot forget them.
+    fn set_out_of_sync_durably(&mut self, offset: u64, len: u64) {
+        self.bitmap.set_range(offset, len);
+        let blocks = crate::bitmap::block_range(offset, len);
+        if blocks.is_empty() || self.disk <= DiskState::Failed {
+            return;
+        }
+        let (first, last) = (blocks.start / 64, (blocks.end - 1) / 64);
+        let words = self.bitmap.words();
+        let end = usize::try_from(last + 1)
+            .unwrap_or(usize::MAX)
+            .min(words.len());
+        let start = usize::try_from(first).unwrap_or(usize::MAX).min(end);
+        let slice = self.words_to_persist(start, end);
+        self.counters.bm += 1;
+        self.emit(Action::PersistBitmap {
+            first_word: first,
+            words: slice,
         });
     }
 
@@ -390,7 +472,7 @@ impl Core {
             .saturating_add(usize::try_from(n).unwrap_or(usize::MAX))
             .min(words.len());
         if start < end {
-            let slice = words[start..end].to_vec();
+            let slice = self.words_to_persist(start, end);
             self.counters.bm += 1;
             self.emit(Action::PersistBitmap {
                 first_word,
@@ -410,9 +492,13 @@ impl Core {
         self.al = ActivityLog::new(self.cfg.al_extents);
         let crashed = self.flags.has(MdFlags::PRIMARY_IND);
         if crashed {
-            // The Primary died with writes in flight: everything the log covers may differ.
             self.flags.set(MdFlags::CRASHED_PRIMARY, true);
             self.flags.set(MdFlags::PRIMARY_IND, false);
+        }
+        let unclean = !self.flags.has(MdFlags::AL_CLEAN) && !p.al.is_empty();
+        if unclean {
+            // The node stopped without a clean detach: writes into the logged extents may
+            // have been lost or may not have reached the peer. All of them may differ.
             for &e in &p.al {
                 let off = u64::from(e) << crate::al::AL_EXTENT_SHIFT;
                 self.bitmap.set_range(
@@ -432,7 +518,7 @@ impl Core {
         self.set_disk(disk);
         self.flags.set(MdFlags::AL_CLEAN, false);
         self.persist_meta();
-        if crashed {
+        if unclean {
             self.persist_bitmap_all();
         }
         // The log starts empty: extents are recorded again as writes arrive.

@@ -54,6 +54,8 @@ pub(super) struct SyncState {
     pub verify: Option<Verify>,
     /// Blocks the last verify found different.
     pub verify_oos: u64,
+    /// Target: our `ResyncFinished` is out, the source's confirmation is not in yet.
+    pub awaiting_finish_ack: bool,
 }
 
 impl SyncState {
@@ -80,6 +82,7 @@ impl Core {
         self.sync.cursor = 0;
         self.sync.inflight.clear();
         self.sync.finishing = false;
+        self.sync.awaiting_finish_ack = false;
         self.sync.last_refill = self.now;
         self.sync.tokens = u64::from(BLOCK);
         self.log(
@@ -121,6 +124,7 @@ impl Core {
         self.sync.finishing = false;
         self.sync.deferred.clear();
         self.sync.verify = None;
+        self.sync.awaiting_finish_ack = false;
     }
 
     pub(super) fn sync_tick(&mut self) {
@@ -164,7 +168,7 @@ impl Core {
             self.sync.finishing = true;
             let io = self.alloc_io();
             self.ios.insert(io, Io::RsEndFlush { gen: self.conn_gen });
-            self.emit(Action::Flush { io });
+            self.emit_flush(io);
         }
     }
 
@@ -312,7 +316,8 @@ impl Core {
         }
         self.sync.writes = self.sync.writes.saturating_sub(1);
         if err.is_none() {
-            self.bitmap.clear_range(offset, u64::from(size));
+            let blocks = crate::bitmap::block_range(offset, u64::from(size));
+            self.clear_in_sync(blocks.start, blocks.end);
             self.send(Msg::ResyncWriteAck { sector, size });
         }
         self.sync_pump();
@@ -331,7 +336,12 @@ impl Core {
     }
 
     pub(super) fn rs_end_flush_done(&mut self, gen: u64) {
-        if gen != self.conn_gen || self.cs != ConnState::SyncTarget {
+        if gen != self.conn_gen {
+            return;
+        }
+        if self.cs != ConnState::SyncTarget {
+            // Paused meanwhile: finish after the resume.
+            self.sync.finishing = false;
             return;
         }
         if self.bitmap.count() > 0 {
@@ -339,15 +349,26 @@ impl Core {
             self.sync.finishing = false;
             return self.sync_pump();
         }
+        // Two phases: the source rotates its identifiers first and confirms; only then do we
+        // adopt its generation. Were we to adopt first and the confirmation got lost, both
+        // nodes would share the source's current identifier while the source, still holding a
+        // bitmap generation, would not open a new one for writes it makes alone.
+        self.sync.awaiting_finish_ack = true;
         self.send(Msg::ResyncFinished);
-        self.finish_resync(false);
     }
 
     pub(super) fn on_rs_finished(&mut self) {
-        if !self.cs.is_syncing() {
-            return self.protocol_error("resync finished while not syncing");
+        match self.cs {
+            ConnState::SyncTarget | ConnState::PausedSyncT if self.sync.awaiting_finish_ack => {
+                self.sync.awaiting_finish_ack = false;
+                self.finish_resync(false);
+            }
+            ConnState::SyncSource | ConnState::PausedSyncS => {
+                self.finish_resync(true);
+                self.send(Msg::ResyncFinished);
+            }
+            _ => self.protocol_error("resync finished while not syncing"),
         }
-        self.finish_resync(true);
     }
 
     fn finish_resync(&mut self, source: bool) {
@@ -359,6 +380,10 @@ impl Core {
             let b = self.gi.bitmap;
             self.gi.push_history(b);
             self.gi.bitmap = 0;
+            // Both hold this node's data now: an Outdated or Consistent source is current.
+            if self.disk > DiskState::Inconsistent {
+                self.set_disk(DiskState::UpToDate);
+            }
             self.set_pdsk(DiskState::UpToDate);
         } else if let Some(mut g) = source_gi {
             g.set_bitmap(sync_uuid);
@@ -504,7 +529,7 @@ impl Core {
                 let in_sync = peer == digest;
                 if !in_sync {
                     self.sync.verify_oos += 1;
-                    self.bitmap.set_range(sector * 512, u64::from(size));
+                    self.set_out_of_sync_durably(sector * 512, u64::from(size));
                     self.log(
                         Level::Warn,
                         format!("Out of sync: sector {sector}, size {size}"),
@@ -523,7 +548,7 @@ impl Core {
     pub(super) fn on_verify_result(&mut self, sector: u64, size: u32, in_sync: bool) {
         if !in_sync {
             self.sync.verify_oos += 1;
-            self.bitmap.set_range(sector * 512, u64::from(size));
+            self.set_out_of_sync_durably(sector * 512, u64::from(size));
         }
     }
 

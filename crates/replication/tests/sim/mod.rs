@@ -1,0 +1,932 @@
+//! A deterministic simulation of two shimai nodes: two [`Core`]s, a simulated TCP link
+//! (latency, in-order delivery, partitions, reconnects), simulated disks (a crash loses
+//! unflushed writes at random; a metadata write can be torn and falls back to the previous
+//! one), a simulated clock and a random workload of client writes, flushes, reads, role
+//! changes, disconnects, crashes and restarts. Every choice comes from one seeded [`Rng`], so
+//! a seed replays exactly.
+//!
+//! Invariants, checked as the run goes (see `check.rs` for the precise definitions):
+//! 1. ack points: when a Primary answers a write, it is on its disk; and if the Primary was
+//!    replicating to an UpToDate peer, A: the write was handed to the link, B: the peer received
+//!    it, C: it is on the peer's disk;
+//! 2. flushes: when a flush is answered, every write answered before the flush was issued is
+//!    durable locally, and under B/C with an UpToDate peer also on the peer;
+//! 3. promises: flushed data is never replaced by older data, unless the node's data was
+//!    legitimately discarded (split-brain policy, --discard-my-data, invalidate, or a crash
+//!    under protocol A, which promises only local durability);
+//! 4. replicas are identical whenever both are Connected, UpToDate and idle, and the run ends
+//!    with both converged after healing;
+//! 5. a split brain is never resolved silently: it ends StandAlone with the split-brain
+//!    handler, or a log line names the policy (which must be configured) or --discard-my-data.
+
+pub mod check;
+pub mod disk;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use shimai_replication::{
+    wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, ConnState, Core, DiskResult,
+    DiskState, Event, Handler, IoId, Protocol, ReqId, ResourceConfig, Role, TransportCmd,
+};
+
+use self::disk::{payload, tags_of, Cell, Disk, Rng, BLOCKS, BS};
+
+/// What a simulated disk operation does when it completes.
+#[derive(Debug, Clone)]
+enum Op {
+    Write {
+        offset: u64,
+        data: Vec<u8>,
+        fua: bool,
+    },
+    Read {
+        offset: u64,
+        len: u64,
+    },
+    Flush {
+        snap: Vec<Cell>,
+    },
+    Al {
+        extents: Vec<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct PendingIo {
+    io: IoId,
+    at: u64,
+    op: Op,
+}
+
+/// A client flush in flight, with what it must make durable.
+#[derive(Debug, Clone)]
+pub struct FlushRec {
+    pub acked: BTreeMap<u64, u64>,
+    pub conn_epoch: u64,
+    pub replicating: bool,
+    pub voids: u64,
+}
+
+/// One node: its core (None while crashed), disk and client bookkeeping.
+pub struct Node {
+    pub core: Option<Core>,
+    pub disk: Disk,
+    ios: Vec<PendingIo>,
+    pub wants_link: bool,
+    pub conn: Option<u64>,
+    restart_at: Option<u64>,
+    next_req: ReqId,
+    /// Writes in flight: request -> (first block, tags).
+    pub writes: BTreeMap<ReqId, (u64, Vec<u64>)>,
+    pub busy_blocks: BTreeSet<u64>,
+    pub flushes: BTreeMap<ReqId, FlushRec>,
+    pub reads: BTreeSet<ReqId>,
+    /// Latest answered write per block.
+    pub acked: BTreeMap<u64, u64>,
+    /// Per block, the newest tag this node promised durable (0 = none).
+    pub promise: Vec<u64>,
+    /// Bumped whenever this node's data is legitimately discarded.
+    pub voids: u64,
+    pub conn_epoch: u64,
+    /// Tags of Data messages this node handed to the link / received from it.
+    pub emitted: BTreeSet<u64>,
+    pub received: BTreeSet<u64>,
+    /// The last handshake ended in an unresolved split brain.
+    pub split_brain: bool,
+    pub discard_flag: bool,
+    /// Crash at the next metadata write, tearing it.
+    tear_next_meta: bool,
+}
+
+impl Node {
+    fn new() -> Node {
+        Node {
+            core: None,
+            disk: Disk::new(),
+            ios: Vec::new(),
+            wants_link: false,
+            conn: None,
+            restart_at: None,
+            next_req: 1,
+            writes: BTreeMap::new(),
+            busy_blocks: BTreeSet::new(),
+            flushes: BTreeMap::new(),
+            reads: BTreeSet::new(),
+            acked: BTreeMap::new(),
+            promise: vec![0; BLOCKS as usize],
+            voids: 0,
+            conn_epoch: 0,
+            emitted: BTreeSet::new(),
+            received: BTreeSet::new(),
+            split_brain: false,
+            discard_flag: false,
+            tear_next_meta: false,
+        }
+    }
+
+    pub fn void(&mut self) {
+        self.voids += 1;
+        self.acked.clear();
+        self.promise.iter_mut().for_each(|p| *p = 0);
+    }
+}
+
+/// A message (or the close of the connection: `None`) on its way.
+type InFlight = (u64, u64, Option<wire::Msg>);
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub steps: u32,
+    /// Enable the deliberately broken ack rule.
+    pub bug_ack_on_receive: bool,
+}
+
+/// The simulated world.
+pub struct Sim {
+    pub now: u64,
+    pub rng: Rng,
+    pub nodes: [Node; 2],
+    /// Messages from node i to the other.
+    links: [VecDeque<InFlight>; 2],
+    partitioned: bool,
+    /// Connections broken by a partition or crash: nothing more gets through on them.
+    dead: BTreeSet<u64>,
+    conn_seq: u64,
+    connect_at: Option<u64>,
+    /// Scheduled connection losses: (at, node, conn).
+    losses: Vec<(u64, usize, u64)>,
+    /// Scheduled handler exits: (at, node, handler, code).
+    handlers: Vec<(u64, usize, Handler, i32)>,
+    pub cfg: ResourceConfig,
+    next_tag: u64,
+    next_tick: u64,
+    trace: VecDeque<String>,
+    pub keep_trace: bool,
+    pub opts: Options,
+    pub failure: Option<String>,
+}
+
+impl Sim {
+    pub fn new(seed: u64, opts: Options) -> Sim {
+        let mut rng = Rng::new(seed);
+        let mut cfg = ResourceConfig::new(BLOCKS * BS);
+        cfg.protocol = rng.pick(&[Protocol::A, Protocol::B, Protocol::C]);
+        cfg.after_sb_0pri = rng.pick(&[
+            AfterSb0Pri::Disconnect,
+            AfterSb0Pri::Disconnect,
+            AfterSb0Pri::DiscardZeroChanges,
+            AfterSb0Pri::DiscardLeastChanges,
+            AfterSb0Pri::DiscardYoungerPrimary,
+            AfterSb0Pri::DiscardOlderPrimary,
+        ]);
+        cfg.after_sb_1pri = rng.pick(&[
+            AfterSb1Pri::Disconnect,
+            AfterSb1Pri::DiscardSecondary,
+            AfterSb1Pri::Consensus,
+        ]);
+        cfg.after_sb_2pri = rng.pick(&[AfterSb2Pri::Disconnect, AfterSb2Pri::ViolentlyAs0p]);
+        cfg.max_epoch_size = rng.pick(&[2, 4, 2048]);
+        cfg.al_extents = 7;
+        cfg.resync_rate_kib = rng.pick(&[2048, 8192, 100_000]);
+        cfg.verify_alg = Some("sha256".into());
+        cfg.ping_int_ms = 1000;
+        cfg.ping_timeout_ms = 500;
+        if rng.chance(300) {
+            cfg.shared_secret = Some(b"sim secret".to_vec());
+        }
+        let mut sim = Sim {
+            now: 0,
+            rng,
+            nodes: [Node::new(), Node::new()],
+            links: [VecDeque::new(), VecDeque::new()],
+            partitioned: false,
+            dead: BTreeSet::new(),
+            conn_seq: 0,
+            connect_at: None,
+            losses: Vec::new(),
+            handlers: Vec::new(),
+            cfg,
+            next_tag: 1,
+            next_tick: 0,
+            trace: VecDeque::new(),
+            keep_trace: false,
+            opts,
+            failure: None,
+        };
+        for n in 0..2 {
+            sim.start_node(n);
+        }
+        sim
+    }
+
+    pub fn note(&mut self, line: impl FnOnce() -> String) {
+        if self.keep_trace {
+            let l = format!("{:>6}ms {}", self.now, line());
+            self.trace.push_back(l);
+            if self.trace.len() > 400 {
+                self.trace.pop_front();
+            }
+        }
+    }
+
+    pub fn trace(&self) -> String {
+        self.trace.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn fail(&mut self, what: String) {
+        if self.failure.is_none() {
+            self.note(|| format!("INVARIANT VIOLATED: {what}"));
+            self.failure = Some(format!("at {}ms: {what}", self.now));
+        }
+    }
+
+    fn start_node(&mut self, n: usize) {
+        let entropy = self.rng.next();
+        let p = self.nodes[n].disk.persisted();
+        let mut core = Core::new(self.cfg.clone(), Some(p), entropy);
+        // Test builds enable `sim-bug` (see Cargo.toml), which adds this switch.
+        core.bugs.write_ack_on_receive = self.opts.bug_ack_on_receive;
+        self.nodes[n].core = Some(core);
+        self.nodes[n].restart_at = None;
+        self.pump(n);
+        self.admin(
+            n,
+            AdminCmd::Connect {
+                discard_my_data: false,
+            },
+        );
+    }
+
+    /// Feeds an event to node `n` and performs the resulting actions.
+    pub fn feed(&mut self, n: usize, ev: Event) {
+        let Some(core) = self.nodes[n].core.as_mut() else {
+            return;
+        };
+        let r = core.handle(ev);
+        debug_assert!(r.is_ok());
+        self.pump(n);
+    }
+
+    /// Runs an admin command; refusals are normal in a random workload.
+    pub fn admin(&mut self, n: usize, cmd: AdminCmd) -> bool {
+        let Some(core) = self.nodes[n].core.as_mut() else {
+            return false;
+        };
+        let label = format!("{cmd:?}");
+        let ok = core.handle(Event::Admin(cmd)).is_ok();
+        self.note(|| {
+            format!(
+                "node{n}: admin {label} -> {}",
+                if ok { "ok" } else { "refused" }
+            )
+        });
+        self.pump(n);
+        ok
+    }
+
+    fn pump(&mut self, n: usize) {
+        let mut batch = Vec::new();
+        while let Some(a) = self.nodes[n].core.as_mut().and_then(|c| c.poll_action()) {
+            batch.push(a);
+        }
+        let mut sb_compare = false;
+        let mut sb_outcome: Option<String> = None;
+        for a in batch {
+            if self.nodes[n].core.is_none() {
+                break; // crashed in the middle of the batch
+            }
+            match a {
+                Action::Write {
+                    io,
+                    offset,
+                    data,
+                    fua,
+                } => self.schedule(n, io, Op::Write { offset, data, fua }),
+                Action::Trim { io, offset, len } => self.schedule(
+                    n,
+                    io,
+                    Op::Write {
+                        offset,
+                        data: payload(&vec![0; (len / BS) as usize]),
+                        fua: false,
+                    },
+                ),
+                Action::Read { io, offset, len } => self.schedule(n, io, Op::Read { offset, len }),
+                Action::Flush { io } => {
+                    let snap = self.nodes[n].disk.cur.clone();
+                    self.schedule(n, io, Op::Flush { snap });
+                }
+                Action::PersistAl { io, extents, .. } => self.schedule(n, io, Op::Al { extents }),
+                Action::PersistMeta(rec) => {
+                    self.note(|| {
+                        format!(
+                            "node{n}: md {:x}:{:x}:{:x}:{:x} flags {:#x}",
+                            rec.gi.current,
+                            rec.gi.bitmap,
+                            rec.gi.history[0],
+                            rec.gi.history[1],
+                            rec.flags.0
+                        )
+                    });
+                    if self.nodes[n].tear_next_meta {
+                        self.note(|| format!("node{n}: crash tears a metadata write"));
+                        self.crash(n);
+                        break;
+                    }
+                    self.nodes[n].disk.gi = rec.gi;
+                    self.nodes[n].disk.flags = rec.flags;
+                }
+                Action::PersistBitmap { first_word, words } => {
+                    let bm = &mut self.nodes[n].disk.bitmap;
+                    for (i, w) in words.into_iter().enumerate() {
+                        if let Some(slot) = bm.get_mut(first_word as usize + i) {
+                            *slot = w;
+                        }
+                    }
+                }
+                Action::Send(msg) => self.send(n, msg),
+                Action::Reply { id, result } => check::on_reply(self, n, id, result),
+                Action::Transport(cmd) => self.transport(n, cmd),
+                Action::Notify(ch) => self.note(|| format!("node{n}: {ch}")),
+                Action::Log { msg, .. } => {
+                    if msg.starts_with("uuid_compare()=100 ")
+                        || msg.starts_with("uuid_compare()=-100 ")
+                    {
+                        sb_compare = true;
+                    }
+                    if msg.starts_with("Split-Brain detected, resolved by") {
+                        if msg.ends_with("discarded") {
+                            self.nodes[n].void();
+                        }
+                        sb_outcome = Some(msg.clone());
+                    }
+                    if msg.starts_with("Unrelated data") {
+                        self.fail(format!("node{n}: {msg}"));
+                    }
+                    self.note(|| format!("node{n}: log {msg}"));
+                }
+                Action::CallHandler(h) => {
+                    self.note(|| format!("node{n}: handler {}", h.name()));
+                    match h {
+                        Handler::SplitBrain => {
+                            self.nodes[n].split_brain = true;
+                            sb_outcome = Some("handler".into());
+                        }
+                        Handler::FencePeer => self.handlers.push((self.now + 5, n, h, 4)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if sb_compare {
+            check::split_brain_outcome(self, n, sb_outcome);
+        }
+    }
+
+    fn schedule(&mut self, n: usize, io: IoId, op: Op) {
+        let at = self.now + self.rng.below(4);
+        self.nodes[n].ios.push(PendingIo { io, at, op });
+    }
+
+    fn send(&mut self, n: usize, msg: wire::Msg) {
+        if let wire::Msg::Data { payload, .. } = &msg {
+            // Handed to the transport (the socket's send buffer): protocol A's ack point.
+            let tags = tags_of(payload);
+            self.nodes[n].emitted.extend(tags);
+        }
+        let Some(conn) = self.nodes[n].conn else {
+            return;
+        };
+        if self.dead.contains(&conn) {
+            return;
+        }
+        // Every message goes through the codec, as on a real link.
+        let mut bytes = Vec::new();
+        if let Err(e) = wire::encode(&msg, &mut bytes) {
+            return self.fail(format!("node{n}: cannot encode {msg:?}: {e}"));
+        }
+        let msg = match wire::decode(&bytes) {
+            Ok(Some((m, used))) if used == bytes.len() => m,
+            other => return self.fail(format!("codec round trip failed: {other:?}")),
+        };
+        let last = self.links[n].back().map_or(0, |m| m.0);
+        let at = (self.now + self.rng.below(3)).max(last);
+        self.links[n].push_back((at, conn, Some(msg)));
+    }
+
+    fn transport(&mut self, n: usize, cmd: TransportCmd) {
+        if matches!(cmd, TransportCmd::Reconnect | TransportCmd::Shutdown) {
+            if let Some(conn) = self.nodes[n].conn.take() {
+                let last = self.links[n].back().map_or(0, |m| m.0);
+                self.links[n].push_back((self.now.max(last), conn, None));
+            }
+        }
+        self.nodes[n].wants_link = cmd != TransportCmd::Shutdown;
+    }
+
+    /// Node `n` loses power.
+    pub fn crash(&mut self, n: usize) {
+        self.note(|| format!("node{n}: CRASH"));
+        let node = &mut self.nodes[n];
+        node.core = None;
+        node.tear_next_meta = false;
+        for p in std::mem::take(&mut node.ios) {
+            if self.rng.chance(500) {
+                match p.op {
+                    Op::Write { offset, data, .. } => node.disk.write(offset, &data, false),
+                    Op::Al { extents } => node.disk.al = extents,
+                    _ => {}
+                }
+            }
+        }
+        node.disk.crash(&mut self.rng);
+        node.writes.clear();
+        // Answered but unflushed writes may be gone: only flushed ones (promises) must stay.
+        node.acked.clear();
+        node.busy_blocks.clear();
+        node.flushes.clear();
+        node.reads.clear();
+        node.wants_link = false;
+        if self.cfg.protocol == Protocol::A {
+            // Protocol A promises local durability only: a failover may lose it.
+            node.void();
+        }
+        if let Some(conn) = node.conn.take() {
+            self.dead.insert(conn);
+            self.links[0].retain(|m| m.1 != conn);
+            self.links[1].retain(|m| m.1 != conn);
+            let delay = self.rng.below(20);
+            self.losses.push((self.now + delay, 1 - n, conn));
+        }
+        self.nodes[n].restart_at = Some(self.now + 20 + self.rng.below(200));
+    }
+
+    fn partition(&mut self) {
+        self.note(|| "PARTITION".into());
+        self.partitioned = true;
+        for n in 0..2 {
+            if let Some(conn) = self.nodes[n].conn {
+                self.dead.insert(conn);
+                self.links[0].retain(|m| m.1 != conn);
+                self.links[1].retain(|m| m.1 != conn);
+                let delay = self.rng.below(30);
+                self.losses.push((self.now + delay, n, conn));
+            }
+        }
+    }
+
+    /// One step of simulated time: deliveries, completions, ticks, connects.
+    pub fn advance(&mut self) {
+        self.now += 1 + self.rng.below(3);
+        for from in 0..2 {
+            let to = 1 - from;
+            while self.links[from].front().is_some_and(|m| m.0 <= self.now) {
+                let (_, conn, msg) = self.links[from].pop_front().expect("front");
+                if self.nodes[to].conn != Some(conn) || self.nodes[to].core.is_none() {
+                    continue;
+                }
+                match msg {
+                    Some(m) => {
+                        if let wire::Msg::Data { payload, .. } = &m {
+                            let tags = tags_of(payload);
+                            self.nodes[to].received.extend(tags);
+                        }
+                        self.feed(to, Event::Received(m));
+                    }
+                    None => {
+                        self.nodes[to].conn = None;
+                        self.feed(to, Event::ConnectionLost);
+                    }
+                }
+            }
+        }
+        let due: Vec<(u64, usize, u64)> = self
+            .losses
+            .iter()
+            .copied()
+            .filter(|l| l.0 <= self.now)
+            .collect();
+        self.losses.retain(|l| l.0 > self.now);
+        for (_, n, conn) in due {
+            if self.nodes[n].conn == Some(conn) {
+                self.nodes[n].conn = None;
+                self.feed(n, Event::ConnectionLost);
+            }
+        }
+        let hdone: Vec<_> = self
+            .handlers
+            .iter()
+            .copied()
+            .filter(|h| h.0 <= self.now)
+            .collect();
+        self.handlers.retain(|h| h.0 > self.now);
+        for (_, n, h, code) in hdone {
+            self.feed(
+                n,
+                Event::HandlerDone {
+                    handler: h,
+                    exit_code: code,
+                },
+            );
+        }
+        for n in 0..2 {
+            self.complete_ios(n);
+        }
+        if self.now >= self.next_tick {
+            self.next_tick = self.now + 10;
+            for n in 0..2 {
+                let entropy = self.rng.next();
+                self.feed(
+                    n,
+                    Event::Tick {
+                        now_ms: self.now,
+                        entropy,
+                    },
+                );
+            }
+        }
+        for n in 0..2 {
+            if self.nodes[n].restart_at.is_some_and(|t| t <= self.now) {
+                self.note(|| format!("node{n}: restart"));
+                self.start_node(n);
+            }
+        }
+        self.maybe_connect();
+        check::after_step(self);
+    }
+
+    fn complete_ios(&mut self, n: usize) {
+        loop {
+            let Some(pos) = self.nodes[n]
+                .ios
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.at <= self.now)
+                .min_by_key(|(_, p)| (p.at, p.io))
+                .map(|(i, _)| i)
+            else {
+                return;
+            };
+            let p = self.nodes[n].ios.remove(pos);
+            let disk = &mut self.nodes[n].disk;
+            let result = match p.op {
+                Op::Write { offset, data, fua } => {
+                    disk.write(offset, &data, fua);
+                    DiskResult::Done
+                }
+                Op::Read { offset, len } => DiskResult::Data(disk.read(offset, len)),
+                Op::Flush { snap } => {
+                    disk.flushed(&snap);
+                    DiskResult::Done
+                }
+                Op::Al { extents } => {
+                    disk.al = extents;
+                    DiskResult::Done
+                }
+            };
+            self.feed(n, Event::DiskDone { io: p.io, result });
+            if self.nodes[n].core.is_none() {
+                return;
+            }
+        }
+    }
+
+    fn maybe_connect(&mut self) {
+        let ready = !self.partitioned
+            && self
+                .nodes
+                .iter()
+                .all(|n| n.core.is_some() && n.wants_link && n.conn.is_none())
+            && self.links.iter().all(|l| l.is_empty());
+        if !ready {
+            self.connect_at = None;
+            return;
+        }
+        let at = *self.connect_at.get_or_insert(self.now + 5);
+        if self.now < at {
+            return;
+        }
+        self.connect_at = None;
+        self.conn_seq += 1;
+        let conn = self.conn_seq;
+        self.note(|| format!("TRANSPORT UP (connection {conn})"));
+        for n in 0..2 {
+            self.nodes[n].conn = Some(conn);
+            self.nodes[n].conn_epoch += 1;
+            self.nodes[n].received.clear();
+            self.nodes[n].emitted.clear();
+        }
+        for n in 0..2 {
+            let challenge = self.rng.next().to_le_bytes().repeat(4);
+            self.feed(
+                n,
+                Event::Connected {
+                    resolve_conflicts: n == 0,
+                    challenge,
+                },
+            );
+        }
+    }
+
+    /// A broken connection that a node has not noticed yet.
+    pub fn loss_pending(&self) -> bool {
+        !self.losses.is_empty()
+    }
+
+    pub fn core(&self, n: usize) -> Option<&Core> {
+        self.nodes[n].core.as_ref()
+    }
+
+    fn primary(&self) -> Option<usize> {
+        (0..2).find(|&n| {
+            self.core(n)
+                .is_some_and(|c| c.role() == Role::Primary && c.disk_state() == DiskState::UpToDate)
+        })
+    }
+
+    /// Issues a client write of fresh tags to free blocks of node `n`.
+    fn client_write(&mut self, n: usize) {
+        let mut first = self.rng.below(BLOCKS);
+        let mut count = if self.rng.chance(200) { 2 } else { 1 };
+        if first + count > BLOCKS {
+            count = 1;
+        }
+        for _ in 0..4 {
+            if (first..first + count).all(|b| !self.nodes[n].busy_blocks.contains(&b)) {
+                break;
+            }
+            first = self.rng.below(BLOCKS);
+            count = 1;
+        }
+        if (first..first + count).any(|b| self.nodes[n].busy_blocks.contains(&b)) {
+            return;
+        }
+        let tags: Vec<u64> = (0..count)
+            .map(|_| {
+                self.next_tag += 1;
+                self.next_tag
+            })
+            .collect();
+        let id = self.nodes[n].next_req;
+        self.nodes[n].next_req += 1;
+        self.nodes[n].busy_blocks.extend(first..first + count);
+        self.nodes[n].writes.insert(id, (first, tags.clone()));
+        let fua = self.rng.chance(100);
+        self.note(|| format!("node{n}: write #{id} blocks {first}+{count} tags {tags:?}"));
+        self.feed(
+            n,
+            Event::Write {
+                id,
+                offset: first * BS,
+                data: payload(&tags),
+                fua,
+            },
+        );
+    }
+
+    fn client_flush(&mut self, n: usize) {
+        let id = self.nodes[n].next_req;
+        self.nodes[n].next_req += 1;
+        let rec = FlushRec {
+            acked: self.nodes[n].acked.clone(),
+            conn_epoch: self.nodes[n].conn_epoch,
+            replicating: check::replicating_to_uptodate(self, n),
+            voids: self.nodes[n].voids,
+        };
+        self.nodes[n].flushes.insert(id, rec);
+        self.note(|| format!("node{n}: flush #{id}"));
+        self.feed(n, Event::Flush { id });
+    }
+
+    fn client_read(&mut self, n: usize) {
+        let id = self.nodes[n].next_req;
+        self.nodes[n].next_req += 1;
+        self.nodes[n].reads.insert(id);
+        let b = self.rng.below(BLOCKS);
+        self.feed(
+            n,
+            Event::Read {
+                id,
+                offset: b * BS,
+                len: BS,
+            },
+        );
+    }
+
+    /// One random workload step.
+    pub fn workload(&mut self) {
+        let r = self.rng.below(1000);
+        let pri = self.primary();
+        let any = self.rng.below(2) as usize;
+        match r {
+            0..=399 => {
+                if let Some(p) = pri {
+                    self.client_write(p);
+                }
+            }
+            400..=469 => {
+                if let Some(p) = pri {
+                    self.client_flush(p);
+                }
+            }
+            470..=484 => {
+                if let Some(p) = pri {
+                    self.client_read(p);
+                }
+            }
+            485..=489 if pri != Some(any) && self.core(any).is_some() => {
+                self.client_write(any);
+            }
+            490..=499 => {
+                if let Some(p) = pri {
+                    self.admin(p, AdminCmd::Secondary);
+                }
+            }
+            500..=529 if pri.is_none() || self.rng.chance(200) => {
+                let force = self.rng.chance(100);
+                self.admin(any, AdminCmd::Primary { force });
+            }
+            530..=534 => {
+                self.admin(any, AdminCmd::Disconnect);
+            }
+            535..=559 => {
+                let standalone = self
+                    .core(any)
+                    .is_some_and(|c| c.conn_state() == ConnState::StandAlone);
+                if standalone {
+                    let discard = self.nodes[any].split_brain && self.rng.chance(300);
+                    self.nodes[any].discard_flag = discard;
+                    self.nodes[any].split_brain = false;
+                    self.admin(
+                        any,
+                        AdminCmd::Connect {
+                            discard_my_data: discard,
+                        },
+                    );
+                }
+            }
+            560..=564 if !self.partitioned => self.partition(),
+            565..=594 if self.partitioned => {
+                self.note(|| "HEAL".into());
+                self.partitioned = false;
+            }
+            595..=597 if self.core(any).is_some() => self.crash(any),
+            598..=599 if self.core(any).is_some() => self.nodes[any].tear_next_meta = true,
+            600..=602 => {
+                let done = self.admin(any, AdminCmd::Invalidate);
+                if done {
+                    self.nodes[any].void();
+                }
+            }
+            603..=604 => {
+                let done = self.admin(any, AdminCmd::InvalidateRemote);
+                if done {
+                    self.nodes[1 - any].void();
+                }
+            }
+            605..=609 => {
+                self.admin(any, AdminCmd::Verify);
+            }
+            610..=619 => {
+                let cmd = if self.rng.chance(500) {
+                    AdminCmd::PauseSync
+                } else {
+                    AdminCmd::ResumeSync
+                };
+                self.admin(any, cmd);
+            }
+            620..=621 => {
+                self.admin(any, AdminCmd::Outdate);
+            }
+            _ => {}
+        }
+    }
+
+    /// Heals everything and lets the nodes converge, as an operator would.
+    pub fn settle(&mut self) {
+        self.note(|| "SETTLE: heal, restart, connect".into());
+        self.partitioned = false;
+        for n in 0..2 {
+            self.nodes[n].tear_next_meta = false;
+        }
+        let deadline = self.now + 30_000;
+        let mut last_kick = 0;
+        while self.now < deadline && self.failure.is_none() {
+            for n in 0..2 {
+                if self.nodes[n].core.is_none() && self.nodes[n].restart_at.is_none() {
+                    self.nodes[n].restart_at = Some(self.now);
+                }
+            }
+            self.advance();
+            if check::converged(self) {
+                return;
+            }
+            if self.now - last_kick < 500 {
+                continue;
+            }
+            last_kick = self.now;
+            let both_primary =
+                (0..2).all(|n| self.core(n).is_some_and(|c| c.role() == Role::Primary));
+            if both_primary {
+                self.admin(1, AdminCmd::Secondary);
+            }
+            for n in 0..2 {
+                let Some(c) = self.core(n) else { continue };
+                let (cs, disk, paused) = (c.conn_state(), c.disk_state(), c.status().user_paused);
+                if paused {
+                    self.admin(n, AdminCmd::ResumeSync);
+                }
+                if cs == ConnState::StandAlone {
+                    // An operator resolves an unresolved split brain on node 1.
+                    let discard = n == 1 && self.nodes[n].split_brain;
+                    self.nodes[n].split_brain = false;
+                    if discard {
+                        // The victim gives up its role first, or rr-conflict refuses.
+                        self.admin(n, AdminCmd::Secondary);
+                    }
+                    self.nodes[n].discard_flag = discard;
+                    self.admin(
+                        n,
+                        AdminCmd::Connect {
+                            discard_my_data: discard,
+                        },
+                    );
+                }
+                let other = self.core(1 - n);
+                if n == 0
+                    && disk <= DiskState::Inconsistent
+                    && other.is_some_and(|o| o.disk_state() <= DiskState::Inconsistent)
+                {
+                    // No good data anywhere (e.g. the last good copy was invalidated): the
+                    // operator declares node 0's data good.
+                    self.admin(0, AdminCmd::Primary { force: true });
+                }
+            }
+        }
+        if self.failure.is_none() {
+            let states: Vec<String> = (0..2)
+                .map(|n| match self.core(n) {
+                    Some(c) => format!(
+                        "{} {}/{} {}/{} oos={} {:?} sim: writes={} flushes={} ios={}",
+                        c.conn_state(),
+                        c.role(),
+                        c.peer_role(),
+                        c.disk_state(),
+                        c.peer_disk_state(),
+                        c.bitmap().count(),
+                        c.status().counters,
+                        self.nodes[n].writes.len(),
+                        self.nodes[n].flushes.len(),
+                        self.nodes[n].ios.len(),
+                    ),
+                    None => "down".into(),
+                })
+                .collect();
+            self.fail(format!("did not converge after healing: {states:?}"));
+        }
+    }
+}
+
+/// Runs one seed: a workload of `steps`, then healing and the final checks.
+pub fn run_seed(seed: u64, opts: Options, keep_trace: bool) -> Result<(), (String, String)> {
+    let mut sim = Sim::new(seed, opts);
+    sim.keep_trace = keep_trace;
+    // Initial sync: either a forced primary (full sync) or skipping it on fresh metadata.
+    for _ in 0..20 {
+        sim.advance();
+    }
+    if sim.rng.chance(500) {
+        sim.admin(0, AdminCmd::Primary { force: true });
+    } else {
+        sim.admin(0, AdminCmd::NewCurrentUuid { clear_bitmap: true });
+    }
+    // Let the initial setup land before the workload races it (a concurrent forced promotion
+    // of the other fresh node would make the data legitimately unrelated).
+    for _ in 0..10 {
+        sim.advance();
+    }
+    for _ in 0..opts.steps {
+        if sim.failure.is_some() {
+            break;
+        }
+        sim.workload();
+        sim.advance();
+    }
+    if sim.failure.is_none() {
+        sim.settle();
+    }
+    match sim.failure.take() {
+        None => Ok(()),
+        Some(f) => Err((
+            format!(
+                "seed {seed} (protocol {}, 0pri {:?}, 1pri {:?}, 2pri {:?}): {f}",
+                sim.cfg.protocol,
+                sim.cfg.after_sb_0pri,
+                sim.cfg.after_sb_1pri,
+                sim.cfg.after_sb_2pri
+            ),
+            sim.trace(),
+        )),
+    }
+}
