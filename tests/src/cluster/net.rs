@@ -28,11 +28,19 @@ impl Hub {
     pub fn create(ns: &str) -> Result<Hub> {
         ip(&["netns", "add", ns])?;
         let hub = Hub { ns: ns.to_string() };
-        hub.ip(&["link", "set", "lo", "up"])?;
-        hub.ip(&["link", "add", "br0", "type", "bridge"])?;
-        hub.ip(&["addr", "add", &format!("{}/24", hub_addr()), "dev", "br0"])?;
-        hub.ip(&["link", "set", "br0", "up"])?;
-        Ok(hub)
+        let setup = (|| {
+            hub.ip(&["link", "set", "lo", "up"])?;
+            hub.ip(&["link", "add", "br0", "type", "bridge"])?;
+            hub.ip(&["addr", "add", &format!("{}/24", hub_addr()), "dev", "br0"])?;
+            hub.ip(&["link", "set", "br0", "up"])
+        })();
+        match setup {
+            Ok(_) => Ok(hub),
+            Err(e) => {
+                hub.destroy();
+                Err(e)
+            }
+        }
     }
 
     /// The hub of an existing test bed (for `scripts/cluster`).
