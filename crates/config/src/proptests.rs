@@ -174,16 +174,22 @@ fn options_text() -> impl Strategy<Value = String> {
 
 /// A host block; the volume statements sit in it or (when `shared`) are
 /// left to the resource level.
-fn host_text(name: &'static str, octet: u8, shared: bool, volumes: u32) -> String {
-    let mut body = format!("address 10.0.0.{octet}:7788; ");
+/// Resource `r` uses port 7788+r and minors from 10×r, as a real file
+/// must (the parser refuses shared minors and addresses).
+fn host_text(name: &'static str, octet: u8, r: u32, shared: bool, volumes: u32) -> String {
+    let mut body = format!("address 10.0.0.{octet}:{}; ", 7788 + r);
     if !shared {
         if volumes == 0 {
-            body.push_str("device /dev/drbd0; disk /dev/sda1; meta-disk internal; ");
+            body.push_str(&format!(
+                "device /dev/drbd{}; disk /dev/sda1; meta-disk internal; ",
+                10 * r
+            ));
         } else {
             for v in 0..volumes {
                 body.push_str(&format!(
-                    "volume {v} {{ device minor {v}; disk /dev/vg/{name}{v}; \
+                    "volume {v} {{ device minor {}; disk /dev/vg/{name}{v}; \
                      meta-disk /dev/md{v} [{v}]; disk {{ al-extents {}; }} }} ",
+                    10 * r + v,
                     100 + v
                 ));
             }
@@ -207,11 +213,15 @@ fn config_text() -> impl Strategy<Value = String> {
             text.push_str(&format!("common {{\n{common}}}\n"));
             for (i, (options, shared, volumes, mesh)) in resources.into_iter().enumerate() {
                 text.push_str(&format!("resource r{i} {{\n{options}"));
+                let r = u32::try_from(i).unwrap_or(0);
                 if shared {
-                    text.push_str("  device /dev/drbd9; disk /dev/vg/lv; meta-disk internal;\n");
+                    text.push_str(&format!(
+                        "  device /dev/drbd{}; disk /dev/vg/lv; meta-disk internal;\n",
+                        10 * r
+                    ));
                 }
-                text.push_str(&host_text("alice", 1, shared, volumes));
-                text.push_str(&host_text("bob", 2, shared, volumes));
+                text.push_str(&host_text("alice", 1, r, shared, volumes));
+                text.push_str(&host_text("bob", 2, r, shared, volumes));
                 if mesh {
                     text.push_str("  connection { host alice port 7000; net { ko-count 1; } }\n");
                     text.push_str(

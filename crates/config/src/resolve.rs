@@ -59,6 +59,7 @@ pub(crate) fn resolve(collected: &Collected) -> Result<Config> {
         }
         resources.push(resource(raw, &common)?);
     }
+    check_conflicts(&collected.resources, &resources)?;
     Ok(Config {
         global,
         common,
@@ -124,6 +125,44 @@ fn resource(raw: &RawResource, common: &Common) -> Result<Resource> {
         connections,
         meshes,
     })
+}
+
+/// What drbdadm also refuses: one node using a device minor, or any two
+/// hosts using an address, twice. Either would make two resources fight over
+/// one device or one listening socket at run time.
+fn check_conflicts(raws: &[RawResource], resources: &[Resource]) -> Result<()> {
+    let mut minors: HashMap<(&str, u32), (&str, &Location)> = HashMap::new();
+    let mut addresses: HashMap<std::net::SocketAddr, (&str, &Location)> = HashMap::new();
+    for (raw, resource) in raws.iter().zip(resources) {
+        for (raw_host, host) in raw.hosts.iter().zip(&resource.hosts) {
+            for name in &host.names {
+                for volume in &host.volumes {
+                    let key = (name.as_str(), volume.device.minor);
+                    if let Some((other, first)) = minors.insert(key, (&raw.name, &raw_host.at)) {
+                        return Err(ConfigError::Duplicate {
+                            at: raw_host.at.clone(),
+                            what: format!(
+                                "device minor {} on host '{name}' (resources '{other}' and '{}')",
+                                volume.device.minor, raw.name
+                            ),
+                            first: first.clone(),
+                        });
+                    }
+                }
+            }
+            if let Some(address) = &host.address {
+                let key = address.socket_addr();
+                if let Some((other, first)) = addresses.insert(key, (&raw.name, &raw_host.at)) {
+                    return Err(ConfigError::Duplicate {
+                        at: raw_host.at.clone(),
+                        what: format!("address {key} (resources '{other}' and '{}')", raw.name),
+                        first: first.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_unique_volumes(volumes: &[RawVolume]) -> Result<()> {

@@ -304,7 +304,10 @@ fn include_globs_are_relative_to_the_including_file() {
     )
     .insert(
         "/etc/drbd.d/b.res",
-        MINIMAL.replace("resource r", "resource b"),
+        MINIMAL
+            .replace("resource r", "resource b")
+            .replace("drbd0", "drbd1")
+            .replace(":7788", ":7789"),
     )
     .insert(
         "/etc/drbd.d/a.res",
@@ -730,4 +733,24 @@ fn internal_meta_disk_takes_no_index() {
         "{err}"
     );
     assert!(parse_str_with(&with("\"internal\""), "t.conf", &MemFs::new()).is_ok());
+}
+
+#[test]
+fn a_minor_or_an_address_used_twice_is_refused() {
+    let r2 = MINIMAL
+        .replace("resource r", "resource r2")
+        .replace(":7788", ":7789");
+    let err = error(&format!("{MINIMAL}\n{r2}"));
+    assert_eq!(
+        err.to_string(),
+        "t.conf:2:15: device minor 0 on host 'a' (resources 'r' and 'r2') is defined twice \
+         (first at t.conf:1:14)"
+    );
+    let r2 = MINIMAL
+        .replace("resource r", "resource r2")
+        .replace("drbd0", "drbd1");
+    let err = error(&format!("{MINIMAL}\n{r2}"));
+    assert!(err.to_string().contains("address 10.0.0.1:7788"), "{err}");
+    // Scenario 2 shares hosts between resources, with distinct minors and ports.
+    assert_eq!(parse(SCENARIO2).config.resources.len(), 2);
 }
