@@ -26,18 +26,18 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// The single switch: `SHIMAI_CLUSTER_PROVIDER=shimai` selects shimai's
-    /// agents, installed under `SHIMAI_OCF_ROOT` (default
-    /// `target/ocf-root`, where `scripts/install --no-build --ocf-root`
-    /// puts them); anything else, resource-agents'.
+    /// The single switch: shimai's agents unless `SHIMAI_CLUSTER_PROVIDER=heartbeat`
+    /// asks for resource-agents' (to compare). shimai's come from
+    /// `SHIMAI_OCF_ROOT` when set (what `scripts/install --ocf-root` made),
+    /// else from this workspace's freshly built binaries.
     pub fn from_env() -> Provider {
-        if std::env::var("SHIMAI_CLUSTER_PROVIDER").as_deref() != Ok("shimai") {
+        if std::env::var("SHIMAI_CLUSTER_PROVIDER").as_deref() == Ok("heartbeat") {
             return Provider::Heartbeat;
         }
-        let root = std::env::var_os("SHIMAI_OCF_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::workspace().join("target/ocf-root"));
-        Provider::Shimai(root.join("resource.d/shimai"))
+        match std::env::var_os("SHIMAI_OCF_ROOT") {
+            Some(root) => Provider::Shimai(PathBuf::from(root).join("resource.d/shimai")),
+            None => Provider::Shimai(install_workspace_agents()),
+        }
     }
 
     /// The OCF provider name used in the configuration.
@@ -55,6 +55,24 @@ impl Provider {
             Provider::Shimai(d) => Some(d.clone()),
         }
     }
+}
+
+/// Lays the workspace's agent binaries out as `resource.d/shimai/<Agent>`
+/// (as `scripts/install` does) under the target directory, and returns that
+/// folder. Each file is copied to a temporary name and renamed, so suites
+/// running in parallel never see a half-written agent.
+fn install_workspace_agents() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace().join("target"));
+    let dir = target.join("ocf-root/resource.d/shimai");
+    std::fs::create_dir_all(&dir).expect("create the test OCF root");
+    for (binary, agent) in [("ocf-ipaddr2", "IPaddr2"), ("ocf-filesystem", "Filesystem")] {
+        let tmp = dir.join(format!(".{agent}.{}", std::process::id()));
+        std::fs::copy(crate::bin(binary), &tmp).expect("copy agent");
+        std::fs::rename(&tmp, dir.join(agent)).expect("install agent");
+    }
+    dir
 }
 
 /// The group's name.
