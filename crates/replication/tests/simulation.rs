@@ -1,6 +1,7 @@
 //! Deterministic simulation of two nodes (see `sim/mod.rs` for the model and invariants).
 //!
-//! `SHIMAI_SIM_SEEDS=N` sets the number of seeds (default 10,000);
+//! `SHIMAI_SIM_SEEDS=N` sets the number of seeds (default 10,000), `SHIMAI_SIM_FIRST=S` the
+//! first one (default 1);
 //! `SHIMAI_SIM_SEED=S` replays one seed and prints its trace.
 
 mod sim;
@@ -23,7 +24,14 @@ fn seeds_from_env() -> (u64, u64) {
                 .unwrap_or_else(|_| panic!("SHIMAI_SIM_SEEDS={s}: not a number"))
         })
         .unwrap_or(10_000);
-    (1, n)
+    let first = std::env::var("SHIMAI_SIM_FIRST")
+        .ok()
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("SHIMAI_SIM_FIRST={s}: not a number"))
+        })
+        .unwrap_or(1);
+    (first, n)
 }
 
 /// Runs seeds `first..first+count` on all CPUs; returns the first failure.

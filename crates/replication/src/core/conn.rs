@@ -661,10 +661,7 @@ impl Core {
             return;
         }
         let was_replicating = self.replicating() || self.cs.is_syncing();
-        let was_sync_source = matches!(
-            self.cs,
-            ConnState::WFBitMapS | ConnState::SyncSource | ConnState::PausedSyncS
-        );
+
         let pdsk_was = self.pdsk;
         self.log(Level::Info, format!("connection lost: {why}"));
         self.conn = None;
@@ -678,14 +675,8 @@ impl Core {
         self.sync_reset();
         self.set_peer_role(Role::Unknown);
         self.set_pdsk(DiskState::DUnknown);
-        let open_generation = (self.role == Role::Primary || unconfirmed)
-            && ((was_replicating && self.gi.bitmap == 0) || was_sync_source);
-        if open_generation {
+        if (self.role == Role::Primary || unconfirmed) && was_replicating && self.gi.bitmap == 0 {
             // The peer may still have the old generation: open a new one for what follows.
-            // A SyncSource does so too although its bitmap generation is open (DRBD does not):
-            // the peer may have adopted our current identifier or may be promoted by force,
-            // and writes under a shared identifier would be invisible to the next handshake.
-            // The old current moves into the history, which keeps the relation visible.
             let fresh = self.fresh_uuid();
             self.gi.new_current(fresh);
             self.persist_meta();

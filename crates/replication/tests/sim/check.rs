@@ -110,6 +110,9 @@ pub fn on_reply(sim: &mut Sim, n: usize, id: ReqId, result: Result<Option<Vec<u8
         for (&b, &tag) in &rec.acked {
             let targets: &[usize] = if both { &[0, 1] } else { &[n] };
             for &t in targets {
+                if sim.nodes[t].overruled {
+                    continue;
+                }
                 let p = &mut sim.nodes[t].promise[b as usize];
                 *p = (*p).max(tag);
             }
@@ -203,6 +206,9 @@ pub fn after_step(sim: &mut Sim) {
     }
     // 4. Identical replicas whenever both are Connected, UpToDate and idle.
     if converged(sim) {
+        for n in 0..2 {
+            sim.nodes[n].overruled = false;
+        }
         for b in 0..BLOCKS as usize {
             let (x, y) = (sim.nodes[0].disk.cur[b].tag, sim.nodes[1].disk.cur[b].tag);
             if x != y {

@@ -94,6 +94,9 @@ pub struct Node {
     /// The last handshake ended in an unresolved split brain.
     pub split_brain: bool,
     pub discard_flag: bool,
+    /// The peer was promoted by force from data that was not UpToDate: until the two nodes
+    /// are reconciled, this node's writes may be legitimately discarded (operator's choice).
+    pub overruled: bool,
     /// Crash at the next metadata write, tearing it.
     tear_next_meta: bool,
 }
@@ -120,6 +123,7 @@ impl Node {
             received: BTreeSet::new(),
             split_brain: false,
             discard_flag: false,
+            overruled: false,
             tear_next_meta: false,
         }
     }
@@ -745,7 +749,16 @@ impl Sim {
             }
             500..=529 if pri.is_none() || self.rng.chance(200) => {
                 let force = self.rng.chance(100);
-                self.admin(any, AdminCmd::Primary { force });
+                let good = self
+                    .core(any)
+                    .is_some_and(|c| c.disk_state() == DiskState::UpToDate);
+                let done = self.admin(any, AdminCmd::Primary { force });
+                if done && force && !good {
+                    // The operator declared this node's data authoritative: the peer's newer
+                    // writes (also those it makes until the nodes reconcile) may be discarded.
+                    self.nodes[1 - any].void();
+                    self.nodes[1 - any].overruled = true;
+                }
             }
             530..=534 => {
                 self.admin(any, AdminCmd::Disconnect);
@@ -860,7 +873,10 @@ impl Sim {
                 {
                     // No good data anywhere (e.g. the last good copy was invalidated): the
                     // operator declares node 0's data good.
-                    self.admin(0, AdminCmd::Primary { force: true });
+                    if self.admin(0, AdminCmd::Primary { force: true }) {
+                        self.nodes[1].void();
+                        self.nodes[1].overruled = true;
+                    }
                 }
             }
         }

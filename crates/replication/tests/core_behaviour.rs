@@ -1,0 +1,615 @@
+//! Behaviour of the core driven by hand: each test controls exactly which disk operations
+//! complete and which messages arrive, to pin the completion points and state rules.
+
+use std::collections::VecDeque;
+
+use shimai_replication::wire::Msg;
+use shimai_replication::{
+    Action, AdminCmd, ConnState, Core, DiskResult, DiskState, Error, Event, Handler, IoId, MdFlags,
+    Persisted, Protocol, ResourceConfig, Role,
+};
+
+const SIZE: u64 = 32 << 20;
+
+/// Two cores with hand-driven disks and links.
+struct Pair {
+    nodes: [Core; 2],
+    disks: [Vec<u8>; 2],
+    /// Disk operations issued and not completed, per node, in issue order.
+    ios: [VecDeque<Action>; 2],
+    /// Messages on their way to node i.
+    inbox: [VecDeque<Msg>; 2],
+    replies: Vec<(usize, u64, Result<Option<Vec<u8>>, Error>)>,
+    actions: [Vec<Action>; 2],
+    up: bool,
+}
+
+impl Pair {
+    fn new(cfg: ResourceConfig) -> Pair {
+        Pair {
+            nodes: [
+                Core::new(cfg.clone(), Some(Persisted::just_created(SIZE)), 11),
+                Core::new(cfg, Some(Persisted::just_created(SIZE)), 22),
+            ],
+            disks: [vec![0; SIZE as usize], vec![0; SIZE as usize]],
+            ios: [VecDeque::new(), VecDeque::new()],
+            inbox: [VecDeque::new(), VecDeque::new()],
+            replies: Vec::new(),
+            actions: [Vec::new(), Vec::new()],
+            up: false,
+        }
+    }
+
+    /// Connected, both UpToDate (initial sync skipped), node 0 Primary.
+    fn ready(cfg: ResourceConfig) -> Pair {
+        let mut p = Pair::new(cfg);
+        p.connect();
+        p.admin(0, AdminCmd::NewCurrentUuid { clear_bitmap: true })
+            .unwrap();
+        p.settle();
+        p.admin(0, AdminCmd::Primary { force: false }).unwrap();
+        p.settle();
+        assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+        p
+    }
+
+    fn handle(&mut self, n: usize, ev: Event) {
+        self.nodes[n].handle(ev).unwrap();
+        self.collect(n);
+    }
+
+    fn admin(&mut self, n: usize, cmd: AdminCmd) -> Result<(), Error> {
+        let r = self.nodes[n].handle(Event::Admin(cmd));
+        self.collect(n);
+        r
+    }
+
+    fn collect(&mut self, n: usize) {
+        while let Some(a) = self.nodes[n].poll_action() {
+            match &a {
+                Action::Write { .. }
+                | Action::Read { .. }
+                | Action::Trim { .. }
+                | Action::Flush { .. }
+                | Action::PersistAl { .. } => self.ios[n].push_back(a.clone()),
+                Action::Send(m) if self.up => self.inbox[1 - n].push_back(m.clone()),
+                Action::Reply { id, result } => self.replies.push((n, *id, result.clone())),
+                _ => {}
+            }
+            self.actions[n].push(a);
+        }
+    }
+
+    fn connect(&mut self) {
+        for n in 0..2 {
+            self.admin(
+                n,
+                AdminCmd::Connect {
+                    discard_my_data: false,
+                },
+            )
+            .unwrap();
+        }
+        self.transport_up();
+    }
+
+    fn transport_up(&mut self) {
+        self.up = true;
+        for n in 0..2 {
+            self.handle(
+                n,
+                Event::Connected {
+                    resolve_conflicts: n == 0,
+                    challenge: vec![n as u8 + 1; 32],
+                },
+            );
+        }
+        self.settle();
+    }
+
+    fn cut(&mut self) {
+        self.up = false;
+        self.inbox = [VecDeque::new(), VecDeque::new()];
+        for n in 0..2 {
+            self.handle(n, Event::ConnectionLost);
+        }
+    }
+
+    /// Completes node n's oldest disk operation.
+    fn complete_one(&mut self, n: usize) -> bool {
+        let Some(a) = self.ios[n].pop_front() else {
+            return false;
+        };
+        let (io, result): (IoId, DiskResult) = match a {
+            Action::Write {
+                io, offset, data, ..
+            } => {
+                let o = offset as usize;
+                self.disks[n][o..o + data.len()].copy_from_slice(&data);
+                (io, DiskResult::Done)
+            }
+            Action::Read { io, offset, len } => (
+                io,
+                DiskResult::Data(self.disks[n][offset as usize..(offset + len) as usize].to_vec()),
+            ),
+            Action::Trim { io, .. } | Action::Flush { io } | Action::PersistAl { io, .. } => {
+                (io, DiskResult::Done)
+            }
+            _ => unreachable!("only disk operations are queued"),
+        };
+        self.handle(n, Event::DiskDone { io, result });
+        true
+    }
+
+    fn complete_all(&mut self, n: usize) {
+        while self.complete_one(n) {}
+    }
+
+    fn deliver_all(&mut self, n: usize) -> usize {
+        let mut count = 0;
+        while let Some(m) = self.inbox[n].pop_front() {
+            self.handle(n, Event::Received(m));
+            count += 1;
+        }
+        count
+    }
+
+    fn settle(&mut self) {
+        loop {
+            let mut busy = false;
+            for n in 0..2 {
+                busy |= self.deliver_all(n) > 0;
+                while self.complete_one(n) {
+                    busy = true;
+                }
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        for n in 0..2 {
+            self.handle(
+                n,
+                Event::Tick {
+                    now_ms,
+                    entropy: now_ms,
+                },
+            );
+        }
+    }
+
+    fn write(&mut self, n: usize, id: u64, block: u64, byte: u8) {
+        self.handle(
+            n,
+            Event::Write {
+                id,
+                offset: block * 4096,
+                data: vec![byte; 4096],
+                fua: false,
+            },
+        );
+    }
+
+    fn replied(&self, id: u64) -> bool {
+        self.replies.iter().any(|r| r.1 == id)
+    }
+}
+
+fn cfg(protocol: Protocol) -> ResourceConfig {
+    let mut c = ResourceConfig::new(SIZE);
+    c.protocol = protocol;
+    c.verify_alg = Some("sha256".into());
+    // Fast resync so the 32 MiB device syncs in a few simulated seconds.
+    c.resync_rate_kib = 100_000;
+    c
+}
+
+#[test]
+fn protocol_c_answers_after_the_peer_wrote() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 3, 0xaa);
+    p.complete_all(0); // AL transaction, then the local write
+    assert!(
+        !p.replied(1),
+        "local completion alone is not enough under C"
+    );
+    p.deliver_all(1);
+    p.deliver_all(0);
+    assert!(!p.replied(1), "receipt alone is not enough under C");
+    p.complete_all(1);
+    p.deliver_all(0);
+    assert!(p.replied(1));
+    assert_eq!(p.disks[1][3 * 4096], 0xaa);
+}
+
+#[test]
+fn protocol_b_answers_after_the_peer_received() {
+    let mut p = Pair::ready(cfg(Protocol::B));
+    p.write(0, 1, 3, 0xbb);
+    p.complete_all(0);
+    assert!(!p.replied(1));
+    p.deliver_all(1);
+    p.deliver_all(0);
+    assert!(p.replied(1), "B: answered on the receive-ack");
+    assert_eq!(p.disks[1][3 * 4096], 0, "before the peer's disk has it");
+}
+
+#[test]
+fn protocol_a_answers_after_local_completion_and_queueing() {
+    let mut p = Pair::ready(cfg(Protocol::A));
+    p.write(0, 1, 3, 0xcc);
+    p.complete_one(0); // the AL transaction
+    assert!(
+        p.inbox[1]
+            .iter()
+            .any(|m| matches!(m, Msg::Data { seq: _, .. })),
+        "queued for the peer"
+    );
+    p.complete_all(0);
+    assert!(p.replied(1), "A: answered without hearing from the peer");
+}
+
+#[test]
+fn local_completion_is_always_required() {
+    for protocol in [Protocol::A, Protocol::B, Protocol::C] {
+        let mut p = Pair::ready(cfg(protocol));
+        p.write(0, 1, 5, 1);
+        p.complete_one(0); // only the AL transaction
+        p.settle_peer_only();
+        assert!(
+            !p.replied(1),
+            "{protocol}: answered before the local disk completed"
+        );
+    }
+}
+
+impl Pair {
+    fn settle_peer_only(&mut self) {
+        for _ in 0..4 {
+            self.deliver_all(1);
+            self.complete_all(1);
+            self.deliver_all(0);
+        }
+    }
+}
+
+#[test]
+fn activity_log_transaction_precedes_the_first_write_into_an_extent() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 0, 1);
+    let first = p.ios[0].front().cloned();
+    assert!(matches!(first, Some(Action::PersistAl { .. })), "{first:?}");
+    assert_eq!(
+        p.ios[0].len(),
+        1,
+        "the data write waits for the AL transaction"
+    );
+    p.complete_one(0);
+    assert!(matches!(p.ios[0].front(), Some(Action::Write { .. })));
+    p.settle();
+    // A second write into the same (now hot) extent needs no transaction.
+    p.write(0, 2, 1, 2);
+    assert!(matches!(p.ios[0].front(), Some(Action::Write { .. })));
+}
+
+#[test]
+fn flush_waits_for_the_peer_barrier_ack_under_c_but_not_a() {
+    for (protocol, waits) in [(Protocol::C, true), (Protocol::A, false)] {
+        let mut p = Pair::ready(cfg(protocol));
+        p.write(0, 1, 2, 7);
+        p.settle();
+        p.handle(0, Event::Flush { id: 2 });
+        assert!(
+            p.inbox[1].iter().any(|m| matches!(m, Msg::Barrier { .. })),
+            "the flush closes the epoch"
+        );
+        p.complete_all(0);
+        assert_eq!(p.replied(2), !waits, "{protocol}");
+        p.settle();
+        assert!(p.replied(2));
+        let peer_flushed = p.actions[1]
+            .iter()
+            .any(|a| matches!(a, Action::Flush { .. }));
+        assert!(
+            peer_flushed,
+            "the Secondary flushes before acking the barrier"
+        );
+    }
+}
+
+#[test]
+fn disconnected_primary_completes_locally_marks_the_bitmap_and_opens_a_generation() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    let before = p.nodes[0].generation_ids();
+    p.cut();
+    assert_eq!(p.nodes[0].conn_state(), ConnState::WFConnection);
+    let after = p.nodes[0].generation_ids();
+    assert_ne!(after.current, before.current);
+    assert_eq!(
+        after.bitmap, before.current,
+        "the bitmap tracks changes since the split"
+    );
+    p.write(0, 9, 4, 4);
+    p.complete_all(0);
+    assert!(p.replied(9));
+    assert!(p.nodes[0].bitmap().get(4));
+    // Reconnect: node 0 is SyncSource by rule 70 and only block 4 moves.
+    p.transport_up();
+    p.tick(100);
+    p.settle();
+    for t in 1..20 {
+        p.tick(100 + t * 100);
+        p.settle();
+    }
+    assert_eq!(p.nodes[1].conn_state(), ConnState::Connected);
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.disks[1][4 * 4096], 4);
+    assert_eq!(p.nodes[0].generation_ids(), {
+        let mut g = p.nodes[1].generation_ids();
+        g.current |= 1; // the Primary's "was primary" bit
+        g
+    });
+}
+
+#[test]
+fn unacknowledged_writes_go_into_the_bitmap_when_the_peer_is_lost() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 6, 6);
+    p.complete_all(0);
+    assert!(!p.replied(1));
+    p.cut();
+    assert!(p.replied(1), "completed locally once the peer is gone");
+    assert!(p.nodes[0].bitmap().get(6));
+}
+
+#[test]
+fn refusals_are_typed() {
+    let mut p = Pair::new(cfg(Protocol::C));
+    let e = p.admin(0, AdminCmd::Primary { force: false }).unwrap_err();
+    assert!(matches!(
+        e,
+        Error::NeedsForce {
+            disk: DiskState::Inconsistent
+        }
+    ));
+    assert_eq!(e.exit_code(), 17);
+    p.handle(
+        1,
+        Event::Write {
+            id: 5,
+            offset: 0,
+            data: vec![0; 512],
+            fua: false,
+        },
+    );
+    assert!(matches!(
+        p.replies.last(),
+        Some((1, 5, Err(Error::NotPrimary)))
+    ));
+
+    let mut p = Pair::ready(cfg(Protocol::C));
+    assert_eq!(
+        p.admin(1, AdminCmd::Primary { force: false }),
+        Err(Error::PeerIsPrimary)
+    );
+    assert!(matches!(
+        p.admin(0, AdminCmd::Outdate),
+        Err(Error::WrongRole { .. })
+    ));
+    let mut no_verify = cfg(Protocol::C);
+    no_verify.verify_alg = None;
+    let mut q = Pair::ready(no_verify);
+    assert_eq!(q.admin(0, AdminCmd::Verify), Err(Error::NoVerifyAlg));
+    // Out of range and unaligned requests.
+    p.handle(
+        0,
+        Event::Write {
+            id: 6,
+            offset: SIZE,
+            data: vec![0; 512],
+            fua: false,
+        },
+    );
+    p.handle(
+        0,
+        Event::Write {
+            id: 7,
+            offset: 100,
+            data: vec![0; 512],
+            fua: false,
+        },
+    );
+    assert!(p
+        .replies
+        .iter()
+        .filter(|r| r.1 == 6 || r.1 == 7)
+        .all(|r| matches!(r.2, Err(Error::OutOfRange { .. }))));
+}
+
+#[test]
+fn split_brain_without_policy_ends_standalone_with_the_handler() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.cut();
+    p.admin(0, AdminCmd::Secondary).unwrap();
+    p.admin(1, AdminCmd::Primary { force: false }).unwrap();
+    p.write(1, 1, 8, 8);
+    p.complete_all(1);
+    p.admin(1, AdminCmd::Secondary).unwrap();
+    p.admin(0, AdminCmd::Primary { force: false }).unwrap();
+    p.write(0, 2, 9, 9);
+    p.complete_all(0);
+    p.transport_up();
+    for n in 0..2 {
+        assert_eq!(p.nodes[n].conn_state(), ConnState::StandAlone, "node{n}");
+        assert!(p.actions[n].contains(&Action::CallHandler(Handler::SplitBrain)));
+    }
+    assert_eq!(p.disks[0][8 * 4096], 0, "nothing merged");
+    assert_eq!(p.disks[1][9 * 4096], 0, "nothing merged");
+    // The operator discards node 1's changes.
+    p.admin(1, AdminCmd::Secondary).unwrap();
+    p.admin(
+        1,
+        AdminCmd::Connect {
+            discard_my_data: true,
+        },
+    )
+    .unwrap();
+    p.admin(
+        0,
+        AdminCmd::Connect {
+            discard_my_data: false,
+        },
+    )
+    .unwrap();
+    p.transport_up();
+    for t in 1..40 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.disks[1][9 * 4096], 9);
+    assert_eq!(
+        p.disks[1][8 * 4096],
+        0,
+        "node 1's split-brain write was discarded"
+    );
+}
+
+#[test]
+fn authentication_failure_goes_standalone() {
+    let mut a = cfg(Protocol::C);
+    a.shared_secret = Some(b"one".to_vec());
+    let mut p = Pair::new(a.clone());
+    let mut b = a.clone();
+    b.shared_secret = Some(b"two".to_vec());
+    p.nodes[1] = Core::new(b, Some(Persisted::just_created(SIZE)), 5);
+    p.connect();
+    for n in 0..2 {
+        assert_eq!(p.nodes[n].conn_state(), ConnState::StandAlone);
+    }
+    // Same secret: connects.
+    let mut p = Pair::new(a);
+    p.connect();
+    assert_eq!(p.nodes[0].conn_state(), ConnState::Connected);
+}
+
+#[test]
+fn crashed_primary_marks_its_activity_log_out_of_sync() {
+    let mut flags = MdFlags::default();
+    flags.set(MdFlags::CONSISTENT, true);
+    flags.set(MdFlags::WAS_UP_TO_DATE, true);
+    flags.set(MdFlags::PRIMARY_IND, true);
+    let mut persisted = Persisted::just_created(SIZE);
+    persisted.flags = flags;
+    persisted.gi.current = 0x1230;
+    persisted.al = vec![2, 5];
+    let core = Core::new(cfg(Protocol::C), Some(persisted), 1);
+    let bits_per_extent = (4 << 20) / 4096;
+    assert_eq!(core.bitmap().count(), 2 * bits_per_extent);
+    assert!(core.bitmap().get(2 * bits_per_extent));
+    assert!(!core.bitmap().get(0));
+    assert_eq!(core.disk_state(), DiskState::Consistent);
+}
+
+#[test]
+fn initial_full_sync_by_forced_primary_is_rate_limited() {
+    let mut c = cfg(Protocol::C);
+    c.resync_rate_kib = 4096; // 4 MiB/s over a 32 MiB device: 8 s
+    let mut p = Pair::new(c);
+    p.connect();
+    p.admin(0, AdminCmd::Primary { force: true }).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[0].conn_state(), ConnState::SyncSource);
+    assert_eq!(p.nodes[1].conn_state(), ConnState::SyncTarget);
+    for t in 1..=20 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    let st = p.nodes[1].status();
+    let progress = st.resync.expect("resync in progress");
+    let done = progress.total_kib - progress.left_kib;
+    // 2 s at 4 MiB/s is about 8 MiB (plus one burst).
+    assert!((7_000..=9_500).contains(&done), "synced {done} KiB in 2 s");
+    p.admin(1, AdminCmd::PauseSync).unwrap();
+    p.settle();
+    assert_eq!(p.nodes[1].conn_state(), ConnState::PausedSyncT);
+    assert_eq!(p.nodes[0].conn_state(), ConnState::PausedSyncS);
+    p.admin(1, AdminCmd::ResumeSync).unwrap();
+    for t in 21..=200 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.nodes[0].peer_disk_state(), DiskState::UpToDate);
+    assert_eq!(p.nodes[0].generation_ids().bitmap, 0);
+}
+
+#[test]
+fn online_verify_counts_and_marks_differences() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    // Corrupt block 10 on the Secondary behind the core's back.
+    p.disks[1][10 * 4096] = 0xee;
+    p.admin(1, AdminCmd::Verify).unwrap();
+    for t in 1..=200 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    assert_eq!(p.nodes[1].conn_state(), ConnState::Connected);
+    assert_eq!(p.nodes[1].status().verify_oos_kib, 4);
+    assert!(p.nodes[1].bitmap().get(10));
+    assert!(p.nodes[0].bitmap().get(10));
+    assert!(p.actions[1].contains(&Action::CallHandler(Handler::OutOfSync)));
+}
+
+#[test]
+fn invalidate_resyncs_everything_from_the_peer() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 1, 1);
+    p.settle();
+    p.disks[1][1 * 4096 + 1] = 0x55; // damage the Secondary's copy
+    p.admin(1, AdminCmd::Invalidate).unwrap();
+    for t in 1..=300 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.disks[1][4096 + 1], 1);
+    assert_eq!(p.nodes[1].role(), Role::Secondary);
+}
+
+#[test]
+fn state_changes_print_as_drbd_logs_them() {
+    let mut p = Pair::new(cfg(Protocol::C));
+    p.connect();
+    let lines: Vec<String> = p.actions[0]
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify(c) => Some(c.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(lines.contains(&"conn( StandAlone -> Unconnected )".to_string()));
+    assert!(lines.contains(&"conn( WFConnection -> WFReportParams )".to_string()));
+    assert!(lines.contains(&"conn( WFReportParams -> Connected )".to_string()));
+    assert!(lines.contains(&"pdsk( DUnknown -> Inconsistent )".to_string()));
+}
+
+#[test]
+fn status_counts_like_proc_drbd() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 0, 1);
+    p.complete_one(0);
+    let s = p.nodes[0].status();
+    assert_eq!(s.counters.ap, 1, "one application request pending");
+    assert_eq!(s.counters.lo, 1, "its local write is pending");
+    assert_eq!(s.counters.pe, 1, "sent and not yet acknowledged");
+    p.settle();
+    let s = p.nodes[0].status();
+    assert_eq!((s.counters.ap, s.counters.lo), (0, 0));
+    assert_eq!(s.counters.ns, 4);
+    assert_eq!(p.nodes[1].status().counters.nr, 4);
+    assert_eq!(s.counters.al, 1);
+}
