@@ -11,6 +11,9 @@ use shimai_replication::{
 
 const SIZE: u64 = 32 << 20;
 
+/// A client reply seen by the test: node, request id, result.
+type Reply = (usize, u64, Result<Option<Vec<u8>>, Error>);
+
 /// Two cores with hand-driven disks and links.
 struct Pair {
     nodes: [Core; 2],
@@ -19,7 +22,7 @@ struct Pair {
     ios: [VecDeque<Action>; 2],
     /// Messages on their way to node i.
     inbox: [VecDeque<Msg>; 2],
-    replies: Vec<(usize, u64, Result<Option<Vec<u8>>, Error>)>,
+    replies: Vec<Reply>,
     actions: [Vec<Action>; 2],
     up: bool,
 }
@@ -569,7 +572,7 @@ fn invalidate_resyncs_everything_from_the_peer() {
     let mut p = Pair::ready(cfg(Protocol::C));
     p.write(0, 1, 1, 1);
     p.settle();
-    p.disks[1][1 * 4096 + 1] = 0x55; // damage the Secondary's copy
+    p.disks[1][4096 + 1] = 0x55; // damage the Secondary's copy
     p.admin(1, AdminCmd::Invalidate).unwrap();
     for t in 1..=300 {
         p.tick(t * 100);
