@@ -62,6 +62,10 @@ pub enum Error {
     /// drops (probably a bug in one of the two nodes, or a version mismatch).
     #[error("peer protocol error: {0}")]
     Protocol(String),
+    /// Bytes from the peer are not a shimai message (the daemon's decoder reports this and
+    /// drops the connection).
+    #[error("undecodable bytes from the peer: {0}")]
+    Wire(#[from] crate::wire::WireError),
 }
 
 impl Error {

@@ -38,6 +38,54 @@
 //!   ([`Action::PersistAl`]) that records it; after a Primary crash, every extent of the log is
 //!   out of sync.
 //!
+//! # The daemon's contract
+//!
+//! - Create one [`Core`] per resource with [`Core::new`] (configuration, the metadata read at
+//!   attach as [`Persisted`], and a random seed). Tick it every ~100 ms with
+//!   [`Event::Tick`] (monotonic milliseconds and fresh entropy): ticks drive pings, the resync
+//!   token bucket and lazy epoch closing.
+//! - Client requests: [`Event::Write`], [`Event::Trim`], [`Event::Flush`], [`Event::Read`] with
+//!   the NBD handle as id; every one is answered by exactly one [`Action::Reply`]. A node that is
+//!   not Primary with UpToDate data answers with an error ([`Error::errno`] gives the errno).
+//! - Disk actions carry an `io` id; report each completion with [`Event::DiskDone`]. Writes to
+//!   overlapping blocks are never issued concurrently by the core.
+//! - [`Action::PersistMeta`] and [`Action::PersistBitmap`] must be durable before the next
+//!   action is performed; [`Action::PersistAl`] completes asynchronously like a write.
+//! - The peer link is one ordered byte stream: encode [`Action::Send`] with [`wire::encode`],
+//!   decode what arrives with [`wire::decode`] and feed [`Event::Received`]. On
+//!   [`TransportCmd::Connect`] keep connecting/accepting; when a connection is up, feed
+//!   [`Event::Connected`] (exactly one side passes `resolve_conflicts: true`, e.g. the side
+//!   that accepted; `challenge` is a fresh random nonce); on EOF/reset feed
+//!   [`Event::ConnectionLost`]; on [`TransportCmd::Reconnect`] close and connect again; on
+//!   [`TransportCmd::Shutdown`] close and stop.
+//! - Admin verbs are [`Event::Admin`]; `handle` returns their refusal as an [`Error`]
+//!   ([`Error::exit_code`] gives drbdadm's exit code). Device-open checks for `secondary` are
+//!   the daemon's job.
+//! - [`Action::CallHandler`] runs a drbd.conf handler; report `fence-peer`'s exit code with
+//!   [`Event::HandlerDone`]. [`Core::status`] is the snapshot for `status` and `proc`.
+//!
+//! # Where shimai departs from DRBD 8.4 (and why)
+//!
+//! All found necessary by the simulation or by the single-stream design:
+//! - client writes that arrive while the handshake decides are held until it has decided (the
+//!   decision uses the bitmap weights both sides reported);
+//! - the resync ends in two phases: the SyncSource rotates its identifiers and confirms before
+//!   the SyncTarget adopts them, so a lost "finished" never leaves both nodes sharing the
+//!   source's current identifier;
+//! - bits the SyncTarget learns later (`OutOfSync`, verify) are persisted at once, and bits it
+//!   clears reach the disk only after a flush made the resynced data durable;
+//! - on attach after an unclean stop the whole activity log is marked out of sync (not only
+//!   after a Primary crash), and a handshake that finds equal generations but set bits
+//!   resyncs them (DRBD only warns);
+//! - extra identifier rules 52/72 and 91/92, and bitmap identifiers counted as history in rule
+//!   100, because two history slots are too few to keep repeated generations related (see
+//!   `tests/data/uuid_compare.txt`);
+//! - a flush under protocol B waits for the peer's barrier-ack as under C (durable on both);
+//!   under A it is local only;
+//! - a Primary needs UpToDate local data for client I/O (no reads from the peer), so
+//!   `invalidate` is refused on a Primary;
+//! - online verify always uses SHA-256 digests; `verify-alg` only has to be set.
+//!
 //! # Driving the core
 //!
 //! Two nodes, wired in memory through the wire codec, skip the initial sync of new metadata,

@@ -616,3 +616,68 @@ fn status_counts_like_proc_drbd() {
     assert_eq!(p.nodes[1].status().counters.nr, 4);
     assert_eq!(s.counters.al, 1);
 }
+
+#[test]
+fn fencing_resource_and_stonith_freezes_io_until_the_handler_answers() {
+    let mut c = cfg(Protocol::C);
+    c.fencing = shimai_replication::Fencing::ResourceAndStonith;
+    let mut p = Pair::ready(c);
+    p.cut();
+    assert!(p.actions[0].contains(&Action::CallHandler(Handler::FencePeer)));
+    assert!(p.nodes[0].status().suspended);
+    p.write(0, 1, 2, 2);
+    assert!(p.ios[0].is_empty() && !p.replied(1), "frozen");
+    p.handle(
+        0,
+        Event::HandlerDone {
+            handler: Handler::FencePeer,
+            exit_code: 4,
+        },
+    );
+    assert_eq!(p.nodes[0].peer_disk_state(), DiskState::Outdated);
+    p.complete_all(0);
+    assert!(p.replied(1), "thawed and completed locally");
+}
+
+#[test]
+fn a_silent_peer_is_declared_dead_after_the_ping_timeout() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.up = false; // the link goes silent without either side seeing it break
+    p.tick(20_000); // ping-int (10 s) passed: ping
+    assert!(p.actions[0].contains(&Action::Send(Msg::Ping)));
+    p.tick(20_400);
+    assert!(
+        p.nodes[0].conn_state().is_connected(),
+        "within ping-timeout"
+    );
+    p.tick(20_600);
+    assert_eq!(p.nodes[0].conn_state(), ConnState::WFConnection);
+}
+
+#[test]
+fn no_common_protocol_version_goes_standalone() {
+    let mut p = Pair::new(cfg(Protocol::C));
+    p.admin(
+        0,
+        AdminCmd::Connect {
+            discard_my_data: false,
+        },
+    )
+    .unwrap();
+    p.handle(
+        0,
+        Event::Connected {
+            resolve_conflicts: true,
+            challenge: vec![1; 32],
+        },
+    );
+    p.handle(
+        0,
+        Event::Received(Msg::Hello {
+            min_version: 7,
+            max_version: 9,
+            features: 0,
+        }),
+    );
+    assert_eq!(p.nodes[0].conn_state(), ConnState::StandAlone);
+}

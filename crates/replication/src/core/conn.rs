@@ -141,7 +141,16 @@ impl Core {
             } => self.on_bitmap(first_bit, &runs, last),
             Msg::SyncUuid { uuid } => self.on_sync_uuid(uuid),
             Msg::OutOfSync { sector, size } => {
-                self.set_out_of_sync_durably(sector.saturating_mul(512), u64::from(size));
+                let offset = sector.saturating_mul(512);
+                let fits = offset
+                    .checked_add(u64::from(size))
+                    .is_some_and(|end| end <= self.cfg.size);
+                if !fits {
+                    return self.protocol_error(format!(
+                        "out-of-sync range at sector {sector} size {size} is outside the device"
+                    ));
+                }
+                self.set_out_of_sync_durably(offset, u64::from(size));
             }
             Msg::ResyncRequest { sector, size } => self.on_rs_request(sector, size),
             Msg::ResyncReply { sector, payload } => self.on_rs_reply(sector, payload),

@@ -76,6 +76,25 @@ impl SyncState {
 }
 
 impl Core {
+    /// Validates a block address from the peer: one aligned 4 KiB block inside the device.
+    /// Anything else is a protocol error (the connection drops) and yields `None`.
+    fn peer_block(&mut self, sector: u64, size: u32) -> Option<u64> {
+        let offset = sector.checked_mul(512)?;
+        let ok = size == BLOCK
+            && offset % BM_BLOCK_SIZE == 0
+            && offset
+                .checked_add(u64::from(size))
+                .is_some_and(|end| end <= self.cfg.size);
+        if ok {
+            Some(offset)
+        } else {
+            self.protocol_error(format!(
+                "peer named sector {sector} size {size}: not a 4 KiB block of the device"
+            ));
+            None
+        }
+    }
+
     pub(super) fn start_resync(&mut self, source: bool) {
         self.sync.total_bits = self.bitmap.count();
         self.sync.started_ms = self.now;
@@ -191,6 +210,9 @@ impl Core {
         if !self.cs.is_syncing() {
             return self.protocol_error("resync request while not SyncSource");
         }
+        if self.peer_block(sector, size).is_none() {
+            return;
+        }
         let bit = sector / (BM_BLOCK_SIZE / 512);
         if !self.bitmap.get(bit) {
             return self.send(Msg::ResyncInSync { sector, size });
@@ -277,7 +299,10 @@ impl Core {
     }
 
     pub(super) fn on_rs_reply(&mut self, sector: u64, payload: Vec<u8>) {
-        let bit = sector / (BM_BLOCK_SIZE / 512);
+        let Some(offset) = self.peer_block(sector, BLOCK) else {
+            return;
+        };
+        let bit = offset / BM_BLOCK_SIZE;
         if !self.sync.inflight.remove(&bit) || payload.len() != BLOCK as usize {
             return self.protocol_error(format!("unrequested resync reply for sector {sector}"));
         }
@@ -294,7 +319,6 @@ impl Core {
         self.sync.writes += 1;
         self.counters.nr += u64::from(size) / 1024;
         self.counters.dw += u64::from(size) / 1024;
-        let offset = sector * 512;
         self.submit_local_write(
             io,
             offset,
@@ -324,15 +348,19 @@ impl Core {
     }
 
     pub(super) fn on_rs_in_sync(&mut self, sector: u64, size: u32) {
-        let bit = sector / (BM_BLOCK_SIZE / 512);
-        if self.sync.inflight.remove(&bit) {
-            self.bitmap.clear_range(sector * 512, u64::from(size));
+        let Some(offset) = self.peer_block(sector, size) else {
+            return;
+        };
+        if self.sync.inflight.remove(&(offset / BM_BLOCK_SIZE)) {
+            self.bitmap.clear_range(offset, u64::from(size));
         }
         self.sync_pump();
     }
 
     pub(super) fn on_rs_write_ack(&mut self, sector: u64, size: u32) {
-        self.bitmap.clear_range(sector * 512, u64::from(size));
+        if let Some(offset) = self.peer_block(sector, size) {
+            self.bitmap.clear_range(offset, u64::from(size));
+        }
     }
 
     pub(super) fn rs_end_flush_done(&mut self, gen: u64) {
@@ -470,10 +498,9 @@ impl Core {
     }
 
     fn verify_read(&mut self, sector: u64, size: u32, peer_digest: Option<Vec<u8>>) {
-        let offset = sector * 512;
-        if offset + u64::from(size) > self.cfg.size {
-            return self.protocol_error("verify request past the end of the device");
-        }
+        let Some(offset) = self.peer_block(sector, size) else {
+            return;
+        };
         let io = self.alloc_io();
         self.ios.insert(
             io,
@@ -546,9 +573,12 @@ impl Core {
     }
 
     pub(super) fn on_verify_result(&mut self, sector: u64, size: u32, in_sync: bool) {
-        if !in_sync {
+        if in_sync {
+            return;
+        }
+        if let Some(offset) = self.peer_block(sector, size) {
             self.sync.verify_oos += 1;
-            self.set_out_of_sync_durably(sector * 512, u64::from(size));
+            self.set_out_of_sync_durably(offset, u64::from(size));
         }
     }
 

@@ -8,12 +8,18 @@ use super::Sim;
 /// Node `n` replicates to a peer whose disk is UpToDate (the condition under which the
 /// protocol's promise about the peer applies).
 pub fn replicating_to_uptodate(sim: &Sim, n: usize) -> bool {
-    sim.core(n).is_some_and(|c| {
-        matches!(
-            c.conn_state(),
-            ConnState::Connected | ConnState::VerifyS | ConnState::VerifyT
-        ) && c.peer_disk_state() == DiskState::UpToDate
-    })
+    // A peer that crashed (or a link that broke) since may have lost what it acknowledged;
+    // the node has just not noticed yet.
+    let link_alive = sim.nodes[n].conn.is_some()
+        && sim.nodes[n].conn == sim.nodes[1 - n].conn
+        && !sim.link_dead(n);
+    link_alive
+        && sim.core(n).is_some_and(|c| {
+            matches!(
+                c.conn_state(),
+                ConnState::Connected | ConnState::VerifyS | ConnState::VerifyT
+            ) && c.peer_disk_state() == DiskState::UpToDate
+        })
 }
 
 /// A client request of node `n` was answered.

@@ -633,6 +633,11 @@ impl Sim {
         }
     }
 
+    /// Node `n`'s connection was broken by a crash or partition.
+    pub fn link_dead(&self, n: usize) -> bool {
+        self.nodes[n].conn.is_some_and(|c| self.dead.contains(&c))
+    }
+
     /// A broken connection that a node has not noticed yet.
     pub fn loss_pending(&self) -> bool {
         !self.losses.is_empty()
