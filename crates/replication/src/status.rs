@@ -43,6 +43,11 @@ pub struct SyncProgress {
 }
 
 impl SyncProgress {
+    /// Already synced (or verified).
+    pub fn done_kib(&self) -> u64 {
+        self.total_kib.saturating_sub(self.left_kib)
+    }
+
     /// Done, in tenths of a percent (the /proc/drbd resolution).
     pub fn permille(&self) -> u64 {
         if self.total_kib == 0 {

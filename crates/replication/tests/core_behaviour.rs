@@ -681,3 +681,100 @@ fn no_common_protocol_version_goes_standalone() {
     );
     assert_eq!(p.nodes[0].conn_state(), ConnState::StandAlone);
 }
+
+#[test]
+fn trim_and_fua_travel_to_the_peer() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.handle(
+        0,
+        Event::Trim {
+            id: 1,
+            offset: 8192,
+            len: 8192,
+        },
+    );
+    p.handle(
+        0,
+        Event::Write {
+            id: 2,
+            offset: 0,
+            data: vec![3; 4096],
+            fua: true,
+        },
+    );
+    p.settle();
+    assert!(p.replied(1) && p.replied(2));
+    let peer_ops: Vec<&Action> = p.actions[1]
+        .iter()
+        .filter(|a| matches!(a, Action::Trim { .. } | Action::Write { .. }))
+        .collect();
+    assert!(peer_ops.iter().any(|a| matches!(
+        a,
+        Action::Trim {
+            offset: 8192,
+            len: 8192,
+            ..
+        }
+    )));
+    assert!(peer_ops.iter().any(|a| matches!(
+        a,
+        Action::Write {
+            offset: 0,
+            fua: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn max_epoch_size_closes_epochs_with_barriers() {
+    let mut c = cfg(Protocol::C);
+    c.max_epoch_size = 2;
+    let mut p = Pair::ready(c);
+    for id in 1..=4 {
+        p.write(0, id, id, id as u8);
+    }
+    p.complete_all(0);
+    let barriers: Vec<u32> = p.inbox[1]
+        .iter()
+        .filter_map(|m| match m {
+            Msg::Barrier { nr } => Some(*nr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        barriers.len(),
+        2,
+        "four writes, epochs of two: {barriers:?}"
+    );
+    assert!(barriers[0] < barriers[1]);
+    p.settle();
+    assert_eq!(
+        p.nodes[0].status().counters.ep,
+        1,
+        "all epochs acknowledged"
+    );
+}
+
+#[test]
+fn a_cold_extent_leaving_the_activity_log_persists_its_bitmap_words() {
+    let mut c = cfg(Protocol::C);
+    c.al_extents = 2;
+    let mut p = Pair::ready(c);
+    p.cut(); // writes now mark the bitmap
+    for (id, extent) in [(1u64, 0u64), (2, 1), (3, 2)] {
+        p.write(0, id, extent * 1024, 1);
+        p.complete_all(0);
+        assert!(p.replied(id));
+    }
+    // The third extent evicted extent 0, whose bitmap words went to disk first.
+    let persisted = p.actions[0].iter().any(|a| {
+        matches!(a, Action::PersistBitmap { first_word: 0, words } if words.first().is_some_and(|w| w & 1 == 1))
+    });
+    assert!(persisted);
+    let al_writes = p.actions[0]
+        .iter()
+        .filter(|a| matches!(a, Action::PersistAl { .. }))
+        .count();
+    assert!(al_writes >= 3);
+}

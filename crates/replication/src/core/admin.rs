@@ -15,6 +15,7 @@ impl Core {
         let changes_data_state = matches!(
             cmd,
             AdminCmd::Primary { .. }
+                | AdminCmd::Secondary
                 | AdminCmd::Invalidate
                 | AdminCmd::InvalidateRemote
                 | AdminCmd::NewCurrentUuid { .. }

@@ -210,6 +210,28 @@ pub fn after_step(sim: &mut Sim) {
             }
         }
     }
+    // 5. Both ends of one connection agree on the sync direction.
+    let same_link = sim.nodes[0].conn.is_some() && sim.nodes[0].conn == sim.nodes[1].conn;
+    if same_link {
+        let side = |n: usize| {
+            sim.core(n).map(|c| match c.conn_state() {
+                ConnState::WFBitMapS | ConnState::SyncSource | ConnState::PausedSyncS => 1,
+                ConnState::WFBitMapT
+                | ConnState::WFSyncUUID
+                | ConnState::SyncTarget
+                | ConnState::PausedSyncT => -1,
+                _ => 0,
+            })
+        };
+        if let (Some(a), Some(b)) = (side(0), side(1)) {
+            if a != 0 && a == b {
+                return sim.fail(format!(
+                    "both nodes chose to be sync {} on one connection",
+                    if a > 0 { "source" } else { "target" }
+                ));
+            }
+        }
+    }
     // 4. Identical replicas whenever both are Connected, UpToDate and idle.
     if converged(sim) {
         for n in 0..2 {
