@@ -1,0 +1,7 @@
+//! The haresources parser and mapping on arbitrary text.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    shimai_cib::fuzz_haresources(data);
+});
