@@ -15,6 +15,7 @@
 //!
 //! Used by the `cluster*` suites and by `scripts/cluster up|down|status`.
 
+pub mod client;
 pub mod config;
 pub mod error;
 mod exec;

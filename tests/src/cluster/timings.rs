@@ -49,6 +49,13 @@ impl FailoverTimings {
     pub fn total(&self) -> Duration {
         self.detection() + self.decision + self.actions
     }
+
+    /// The agents' own share of the takeover: the sum of the start
+    /// operations' `exec-time` (the rest of `actions` is Pacemaker's
+    /// executor and controller between them).
+    pub fn agents_exec(&self) -> Duration {
+        Duration::from_millis(self.agent_ops.iter().map(|o| o.exec_ms).sum())
+    }
 }
 
 impl fmt::Display for FailoverTimings {
@@ -246,6 +253,23 @@ mod tests {
         };
         assert_eq!(t.detection(), Duration::from_millis(4300));
         assert_eq!(t.total(), Duration::from_millis(5750));
+        assert_eq!(t.agents_exec(), Duration::ZERO);
+        let with_ops = FailoverTimings {
+            agent_ops: vec![
+                AgentOp {
+                    resource: "web-ip".into(),
+                    task: "start".into(),
+                    exec_ms: 7,
+                },
+                AgentOp {
+                    resource: "web-server".into(),
+                    task: "start".into(),
+                    exec_ms: 150,
+                },
+            ],
+            ..t.clone()
+        };
+        assert_eq!(with_ops.agents_exec(), Duration::from_millis(157));
         assert!(t.to_string().contains("total 5750 ms (with DC takeover)"));
     }
 }

@@ -91,7 +91,10 @@ pub struct WebStack {
     pub docroot: PathBuf,
     /// The page every node serves from the shared filesystem.
     pub page: String,
-    /// The `crm configure` text that was loaded.
+    /// Apache's configuration file (the same for every node).
+    pub conf: PathBuf,
+    /// The `crm configure` text that was loaded (empty after
+    /// [`WebStack::prepare`], which loads nothing).
     pub crm: String,
 }
 
@@ -101,6 +104,41 @@ impl WebStack {
     /// default stickiness 0 the group returns there, as `auto_failback on`).
     /// Waits until the group runs there.
     pub fn install(cluster: &Cluster, provider: &Provider, preferred: &str) -> Result<WebStack> {
+        let mut stack = WebStack::prepare(cluster)?;
+        let p = provider.name();
+        stack.crm = format!(
+            "primitive web-ip ocf:{p}:IPaddr2 \\\n\
+             \tparams ip={vip} cidr_netmask=24 nic=eth0 \\\n\
+             \top monitor interval=5s timeout=20s\n\
+             primitive web-fs ocf:{p}:Filesystem \\\n\
+             \tparams device={dev} directory={doc} fstype=ext4 \\\n\
+             \top monitor interval=10s timeout=40s\n\
+             primitive web-server ocf:heartbeat:apache \\\n\
+             \tparams configfile={conf} statusurl=\"http://localhost/server-status\" \\\n\
+             \top monitor interval=5s timeout=20s\n\
+             group {GROUP} web-ip web-fs web-server\n\
+             location web-prefers-{preferred} {GROUP} 100: {preferred}\n",
+            vip = vip(),
+            dev = stack.disk.path(),
+            doc = stack.docroot.display(),
+            conf = stack.conf.display(),
+        );
+        cluster.configure(&stack.crm)?;
+        let from = cluster.index_of(preferred)?;
+        cluster.wait_for(
+            from,
+            &format!("group {GROUP} started on {preferred}"),
+            Duration::from_secs(60),
+            |s| s.placed_on(GROUP) == Some(preferred),
+        )?;
+        Ok(stack)
+    }
+
+    /// Everything the group needs except the group itself: the shared disk
+    /// (ext4, holding the page) and Apache's configuration, for a test
+    /// that writes its own Pacemaker configuration (such as one converted
+    /// from Heartbeat). Nothing is loaded into the cluster.
+    pub fn prepare(cluster: &Cluster) -> Result<WebStack> {
         let disk = LoopDev::new(32, Some("ext4"));
         let docroot = cluster.root().join("www");
         mkdir(&docroot)?;
@@ -120,37 +158,13 @@ impl WebStack {
         written?;
         let conf = cluster.root().join("apache.conf");
         write(&conf, &apache_conf(&doc))?;
-        let p = provider.name();
-        let crm = format!(
-            "primitive web-ip ocf:{p}:IPaddr2 \\\n\
-             \tparams ip={vip} cidr_netmask=24 nic=eth0 \\\n\
-             \top monitor interval=5s timeout=20s\n\
-             primitive web-fs ocf:{p}:Filesystem \\\n\
-             \tparams device={dev} directory={doc} fstype=ext4 \\\n\
-             \top monitor interval=10s timeout=40s\n\
-             primitive web-server ocf:heartbeat:apache \\\n\
-             \tparams configfile={conf} statusurl=\"http://localhost/server-status\" \\\n\
-             \top monitor interval=5s timeout=20s\n\
-             group {GROUP} web-ip web-fs web-server\n\
-             location web-prefers-{preferred} {GROUP} 100: {preferred}\n",
-            vip = vip(),
-            conf = conf.display(),
-        );
-        cluster.configure(&crm)?;
-        let stack = WebStack {
+        Ok(WebStack {
             disk,
             docroot,
             page,
-            crm,
-        };
-        let from = cluster.index_of(preferred)?;
-        cluster.wait_for(
-            from,
-            &format!("group {GROUP} started on {preferred}"),
-            Duration::from_secs(60),
-            |s| s.placed_on(GROUP) == Some(preferred),
-        )?;
-        Ok(stack)
+            conf,
+            crm: String::new(),
+        })
     }
 
     /// The page's address on the virtual IP.

@@ -1,0 +1,330 @@
+//! `failover_bench`: how long the web service of SCENARIOS.md 4 is gone
+//! when its node loses power, and which part of that is the agents'.
+//!
+//! ```text
+//! cargo run --release -p shimai-tests --example failover_bench -- [--runs N] [--compare]
+//! ```
+//!
+//! Each run starts a fresh two-node test-bed cluster (docs/cluster.md), puts
+//! the web group (IPaddr2, Filesystem, apache) on node1, kills node1 and
+//! waits, from a client on the LAN, for the first good answer on the
+//! virtual IP. The survivor's logs then split that time into detection
+//! (corosync: token lost, new membership), Pacemaker's decision (the
+//! transition) and the actions (the group's starts), and the operation
+//! history gives each agent's own `exec-time`: their sum is the agents'
+//! share, whose target is under one second.
+//!
+//! `--compare` interleaves, run by run, the same failover with
+//! resource-agents' IPaddr2 and Filesystem (`ocf:heartbeat`) instead of
+//! shimai's, so that machine noise hits both alike, and prints the ratio
+//! of the agents' shares. Apache is resource-agents' in both.
+//!
+//! shimai's agents are taken from beside this program (so a `--release`
+//! run uses release agents when `cargo build --release --workspace --bins`
+//! made them), else from `SHIMAI_BIN_DIR` or the debug build. Needs root.
+
+use shimai_tests::cluster::timings::{failover_timings, FailoverTimings};
+use shimai_tests::cluster::web::{vip, GROUP};
+use shimai_tests::cluster::{client, Cluster, ClusterOptions, Provider, Result, WebStack};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: failover_bench [--runs N] [--compare]";
+
+/// What one run measured.
+struct Run {
+    provider: &'static str,
+    timings: FailoverTimings,
+    /// Kill → the first good answer on the virtual IP.
+    page: Duration,
+    /// Requests the client made before that answer.
+    attempts: u32,
+}
+
+impl Run {
+    /// The last start's result was logged → the client had its page: ARP,
+    /// the TCP handshake and the client's polling interval.
+    fn to_page_ms(&self) -> i128 {
+        self.page.as_millis() as i128 - self.timings.total().as_millis() as i128
+    }
+
+    /// `exec-time` of the start of the member whose id ends with `suffix`.
+    fn exec_of(&self, suffix: &str) -> u64 {
+        self.timings
+            .agent_ops
+            .iter()
+            .filter(|o| o.resource.ends_with(suffix))
+            .map(|o| o.exec_ms)
+            .sum()
+    }
+
+    /// The share of the agents the two providers differ in (IPaddr2 and
+    /// Filesystem; apache is the same agent in both).
+    fn replaced_ms(&self) -> u64 {
+        self.exec_of("-ip") + self.exec_of("-fs")
+    }
+}
+
+fn main() -> ExitCode {
+    let mut runs = 5usize;
+    let mut compare = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => runs = n,
+                _ => return usage("--runs needs a number of runs, 1 or more"),
+            },
+            "--compare" => compare = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => return usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("failover_bench: needs root (namespaces, a loop device, the cluster daemons)");
+        return ExitCode::from(2);
+    }
+    use_agents_beside_this_program();
+    let primary = Provider::from_env();
+    if compare && primary == Provider::Heartbeat {
+        return usage("--compare compares shimai's agents with resource-agents': unset SHIMAI_CLUSTER_PROVIDER");
+    }
+    let mut providers = vec![primary];
+    if compare {
+        providers.push(Provider::Heartbeat);
+    }
+
+    println!(
+        "failover_bench: {runs} run(s) per provider; kill the node running the web group, \
+         wait for the page on http://{}/",
+        vip()
+    );
+    let mut done: Vec<Run> = Vec::new();
+    let mut failures = 0;
+    for i in 1..=runs {
+        // Interleaved: noise from the other engineers' builds hits both.
+        for p in &providers {
+            match one_run(p) {
+                Ok(r) => {
+                    print_run(i, &r);
+                    done.push(r);
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("run {i} {}: FAILED: {e}", p.name());
+                }
+            }
+        }
+    }
+    summary(&done, &providers);
+    if failures > 0 {
+        println!("{failures} run(s) failed");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("failover_bench: {msg}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Points the harness at the agents built with this program's profile
+/// (`target/release/ocf-ipaddr2` beside `target/release/examples/`), unless
+/// `SHIMAI_BIN_DIR` already says where they are.
+fn use_agents_beside_this_program() {
+    if std::env::var_os("SHIMAI_BIN_DIR").is_some() {
+        return;
+    }
+    let profile_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
+    if let Some(dir) = profile_dir {
+        if ["ocf-ipaddr2", "ocf-filesystem"]
+            .iter()
+            .all(|b| dir.join(b).is_file())
+        {
+            // Set before any thread starts; the harness reads it in `bin`.
+            std::env::set_var("SHIMAI_BIN_DIR", &dir);
+        }
+    }
+    match std::env::var_os("SHIMAI_BIN_DIR") {
+        Some(d) => println!("shimai agents from {}", d.to_string_lossy()),
+        None => println!("shimai agents from the workspace's debug build"),
+    }
+}
+
+/// One failover on a fresh cluster.
+fn one_run(provider: &Provider) -> Result<Run> {
+    let mut cluster = Cluster::start(ClusterOptions::default())?;
+    let web = WebStack::install(&cluster, provider, "node1")?;
+    web.fetch(&cluster, Duration::from_secs(3))?;
+    let killed_at = cluster.kill_node(0);
+    let answer =
+        client::first_good_response(cluster.hub(), &vip(), &web.page, Duration::from_secs(60))?;
+    cluster.wait_for(1, "web group on node2", Duration::from_secs(30), |s| {
+        s.placed_on(GROUP) == Some("node2")
+    })?;
+    let timings = failover_timings(&cluster, 1, killed_at, GROUP)?;
+    let page = answer
+        .at
+        .duration_since(killed_at)
+        .unwrap_or(Duration::ZERO);
+    // The cluster goes first: node2 lets go of the shared disk before its
+    // loop device is detached.
+    drop(cluster);
+    drop(web);
+    Ok(Run {
+        provider: provider.name(),
+        timings,
+        page,
+        attempts: answer.attempts,
+    })
+}
+
+fn print_run(i: usize, r: &Run) {
+    let t = &r.timings;
+    let ms = |d: Duration| d.as_millis();
+    println!(
+        "run {i} {}: kill -> page {} ms = detection {} (token lost {} + membership {}) \
+         + decision {}{} + actions {} + to the client {} ms ({} requests); \
+         agents' share {} ms ({})",
+        r.provider,
+        ms(r.page),
+        ms(t.detection()),
+        ms(t.token_lost),
+        ms(t.membership),
+        ms(t.decision),
+        if t.dc_takeover { " (DC takeover)" } else { "" },
+        ms(t.actions),
+        r.to_page_ms(),
+        r.attempts,
+        ms(t.agents_exec()),
+        t.agent_ops
+            .iter()
+            .map(|o| format!("{} {} ms", o.resource, o.exec_ms))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(mut v: Vec<i128>) -> i128 {
+    v.sort_unstable();
+    let n = v.len();
+    match n {
+        0 => 0,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
+}
+
+/// One table row: a label and how to read the figure from a run.
+type Row = (&'static str, fn(&Run) -> i128);
+
+const ROWS: &[Row] = &[
+    ("kill → token lost", |r| {
+        r.timings.token_lost.as_millis() as i128
+    }),
+    ("token lost → new membership", |r| {
+        r.timings.membership.as_millis() as i128
+    }),
+    ("detection", |r| r.timings.detection().as_millis() as i128),
+    ("membership → transition (decision)", |r| {
+        r.timings.decision.as_millis() as i128
+    }),
+    ("transition → group started (actions)", |r| {
+        r.timings.actions.as_millis() as i128
+    }),
+    ("IPaddr2 start exec-time", |r| r.exec_of("-ip") as i128),
+    ("Filesystem start exec-time", |r| r.exec_of("-fs") as i128),
+    ("apache start exec-time", |r| r.exec_of("-server") as i128),
+    ("agents' share (sum of exec-time)", |r| {
+        r.timings.agents_exec().as_millis() as i128
+    }),
+    (
+        "group started → first good answer (< 0: served before apache's start returned)",
+        Run::to_page_ms,
+    ),
+    ("kill → first good answer", |r| r.page.as_millis() as i128),
+];
+
+fn summary(done: &[Run], providers: &[Provider]) {
+    let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+    let of = |name: &str| -> Vec<&Run> { done.iter().filter(|r| r.provider == name).collect() };
+    println!("\nmedians, ms:\n");
+    let mut header = String::from("| |");
+    let mut rule = String::from("|---|");
+    for n in &names {
+        header.push_str(&format!(" {n} ({} runs) |", of(n).len()));
+        rule.push_str("---|");
+    }
+    println!("{header}\n{rule}");
+    for (label, get) in ROWS {
+        let mut line = format!("| {label} |");
+        for n in &names {
+            line.push_str(&format!(
+                " {} |",
+                median(of(n).iter().map(|r| get(r)).collect())
+            ));
+        }
+        println!("{line}");
+    }
+    let dc = |n: &str| of(n).iter().filter(|r| r.timings.dc_takeover).count();
+    for n in &names {
+        println!(
+            "{n}: the survivor had to take over as DC in {} of {} runs",
+            dc(n),
+            of(n).len()
+        );
+    }
+    let share = |n: &str| {
+        median(
+            of(n)
+                .iter()
+                .map(|r| r.timings.agents_exec().as_millis() as i128)
+                .collect(),
+        )
+    };
+    let over = |n: &str| {
+        of(n)
+            .iter()
+            .filter(|r| r.timings.agents_exec() >= Duration::from_secs(1))
+            .count()
+    };
+    for n in &names {
+        if of(n).is_empty() {
+            continue;
+        }
+        println!(
+            "target: {n} agents' share under 1 second: {} (median {} ms; {} of {} runs at 1 s or more)",
+            if share(n) < 1000 { "MET" } else { "MISSED" },
+            share(n),
+            over(n),
+            of(n).len()
+        );
+    }
+    if let [a, b] = names.as_slice() {
+        let replaced = |n: &str| median(of(n).iter().map(|r| r.replaced_ms() as i128).collect());
+        let ratio = |x: i128, y: i128| {
+            if y > 0 {
+                format!("{:.1}x", x as f64 / y as f64)
+            } else {
+                "n/a".to_string()
+            }
+        };
+        println!(
+            "ratio {b}/{a}, agents' share (median): {} ({} ms / {} ms); \
+             IPaddr2 + Filesystem only: {} ({} ms / {} ms)",
+            ratio(share(b), share(a)),
+            share(b),
+            share(a),
+            ratio(replaced(b), replaced(a)),
+            replaced(b),
+            replaced(a),
+        );
+    }
+}
