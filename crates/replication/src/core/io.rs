@@ -1,21 +1,18 @@
-//! The write path: client requests on the Primary (transfer log, epochs, protocol A/B/C
-//! completion), replicated writes on the Secondary (epochs, barriers, acks), and the dispatch
-//! of disk completions.
+//! The Primary's write path: client requests, the activity log, the transfer log with its
+//! epochs, and protocol A/B/C completion. (The Secondary's side is `secondary.rs`, disk
+//! completions are routed in `complete.rs`.)
 //!
 //! Completion rule (`reference/drbd.md` §1.5), the single place protocols differ:
 //! a replicated write is answered when its local write is done **and** its network part is
 //! done: A = handed to the send queue, B = peer's `RecvAck`, C = peer's `WriteAck`. A write
 //! that is not replicated (no peer, or handshake in progress) only marks the bitmap.
 
-use std::collections::{BTreeSet, VecDeque};
-
 use super::Core;
-use crate::action::{Action, Level};
+use crate::action::Action;
 use crate::al::{extents_of, Begin};
-use crate::bitmap::{block_range, BM_BLOCK_SIZE};
 use crate::config::Protocol;
 use crate::error::Error;
-use crate::event::{DiskResult, IoId, ReqId};
+use crate::event::{IoId, ReqId};
 use crate::state::ConnState;
 use crate::wire::{DataFlags, Msg};
 
@@ -97,69 +94,6 @@ pub(super) enum Io {
     },
 }
 
-/// A local write waiting for an overlapping one to finish.
-#[derive(Debug, Clone)]
-struct Queued {
-    io: IoId,
-    offset: u64,
-    len: u64,
-    op: Action,
-}
-
-/// Serialises local writes per 4 KiB block: two writes to one block are never on the disk at
-/// once, so their order on disk is their order of arrival.
-#[derive(Debug, Default)]
-pub(super) struct WriteQueue {
-    pub busy: BTreeSet<u64>,
-    queued: VecDeque<Queued>,
-}
-
-impl WriteQueue {
-    fn overlaps_busy(&self, offset: u64, len: u64) -> bool {
-        block_range(offset, len).any(|b| self.busy.contains(&b))
-    }
-}
-
-/// One epoch as the Secondary sees it.
-#[derive(Debug, Clone)]
-pub(super) struct RecvEpoch {
-    serial: u64,
-    /// Barrier number once the Primary closed it.
-    nr: Option<u32>,
-    pending: u32,
-    size: u32,
-    flushing: bool,
-}
-
-/// The Secondary's side of the transfer log.
-#[derive(Debug, Default)]
-pub(super) struct Recv {
-    epochs: VecDeque<RecvEpoch>,
-    next_serial: u64,
-}
-
-impl Recv {
-    pub fn unacked(&self) -> u64 {
-        self.epochs.iter().map(|e| u64::from(e.pending)).sum()
-    }
-    pub fn clear(&mut self) {
-        self.epochs.clear();
-    }
-    fn open(&mut self) -> &mut RecvEpoch {
-        if self.epochs.back().is_none_or(|e| e.nr.is_some()) {
-            self.next_serial += 1;
-            self.epochs.push_back(RecvEpoch {
-                serial: self.next_serial,
-                nr: None,
-                pending: 0,
-                size: 0,
-                flushing: false,
-            });
-        }
-        self.epochs.back_mut().expect("just pushed")
-    }
-}
-
 impl Core {
     /// Client writes go to the peer in these states; in the handshake states they only mark
     /// the bitmap (and `OutOfSync` once our bitmap was sent).
@@ -176,7 +110,7 @@ impl Core {
         ) && self.pdsk >= crate::DiskState::Inconsistent
     }
 
-    fn check_range(&self, offset: u64, len: u64) -> Result<(), Error> {
+    pub(super) fn check_range(&self, offset: u64, len: u64) -> Result<(), Error> {
         let ok = offset & 511 == 0
             && len & 511 == 0
             && len > 0
@@ -374,52 +308,6 @@ impl Core {
                     sector: offset / 512,
                     size: u32::try_from(len).unwrap_or(u32::MAX),
                 });
-            }
-        }
-    }
-
-    /// Queues or submits a local write, keeping overlapping writes in arrival order.
-    pub(super) fn submit_local_write(&mut self, io: IoId, offset: u64, len: u64, op: Action) {
-        let blocked = self.wq.overlaps_busy(offset, len)
-            || self
-                .wq
-                .queued
-                .iter()
-                .any(|q| ranges_overlap(q.offset, q.len, offset, len));
-        if blocked {
-            self.wq.queued.push_back(Queued {
-                io,
-                offset,
-                len,
-                op,
-            });
-        } else {
-            self.wq.busy.extend(block_range(offset, len));
-            self.emit(op);
-        }
-    }
-
-    pub(super) fn local_write_finished(&mut self, offset: u64, len: u64) {
-        for b in block_range(offset, len) {
-            self.wq.busy.remove(&b);
-        }
-        let mut i = 0;
-        while i < self.wq.queued.len() {
-            let q = &self.wq.queued[i];
-            let (o, l) = (q.offset, q.len);
-            let earlier_overlap = self
-                .wq
-                .queued
-                .iter()
-                .take(i)
-                .any(|p| ranges_overlap(p.offset, p.len, o, l));
-            if !earlier_overlap && !self.wq.overlaps_busy(o, l) {
-                let q = self.wq.queued.remove(i).expect("index checked");
-                self.wq.busy.extend(block_range(q.offset, q.len));
-                let _ = q.io;
-                self.emit(q.op);
-            } else {
-                i += 1;
             }
         }
     }
@@ -626,230 +514,32 @@ impl Core {
         self.recv.clear();
     }
 
-    // ---- the Secondary's write path ----
-
-    pub(super) fn on_data(
-        &mut self,
-        sector: u64,
-        seq: u64,
-        flags: DataFlags,
-        size: u32,
-        payload: Vec<u8>,
-    ) {
-        let offset = sector.saturating_mul(512);
-        let len = u64::from(size);
-        let size_ok = if flags.trim() {
-            payload.is_empty()
+    /// An activity-log transaction reached the disk (or failed): writes waiting for it go on.
+    pub(super) fn al_tx_done(&mut self, io: IoId, err: Option<i32>) {
+        if err.is_some() {
+            self.al.failed(io);
         } else {
-            payload.len() as u64 == len
-        };
-        if !size_ok || self.check_range(offset, len).is_err() {
-            return self.protocol_error(format!(
-                "write at sector {sector} of {size} bytes does not fit the {}-byte device",
-                self.cfg.size
-            ));
+            self.al.committed(io);
         }
-        if self.role == crate::Role::Primary && !self.cfg.allow_two_primaries {
-            return self.protocol_error("peer wrote to a Primary without allow-two-primaries");
-        }
-        self.counters.nr += len / 1024;
-        if self.cfg.protocol == Protocol::B {
-            self.send(Msg::RecvAck { seq });
-        }
-        #[cfg(feature = "sim-bug")]
-        if self.bugs.write_ack_on_receive && self.cfg.protocol == Protocol::C {
-            self.send(Msg::WriteAck { seq });
-        }
-        let ep = self.recv.open();
-        ep.pending += 1;
-        ep.size += 1;
-        let serial = ep.serial;
-        let io = self.alloc_io();
-        self.ios.insert(
-            io,
-            Io::PeerWrite {
-                gen: self.conn_gen,
-                seq,
-                serial,
-                offset,
-                len,
-            },
-        );
-        self.counters.dw += len / 1024;
-        let op = if flags.trim() {
-            Action::Trim { io, offset, len }
-        } else {
-            Action::Write {
-                io,
-                offset,
-                data: payload,
-                fua: flags.fua(),
-            }
-        };
-        self.submit_local_write(io, offset, len, op);
-    }
-
-    pub(super) fn on_barrier(&mut self, nr: u32) {
-        let ep = self.recv.open();
-        ep.nr = Some(nr);
-        self.progress_barriers();
-    }
-
-    /// Flushes the oldest closed epoch once all its writes are done; acks after the flush.
-    fn progress_barriers(&mut self) {
-        let Some(front) = self.recv.epochs.front_mut() else {
-            return;
-        };
-        if front.nr.is_some() && front.pending == 0 && !front.flushing {
-            front.flushing = true;
-            let serial = front.serial;
-            let io = self.alloc_io();
-            self.ios.insert(
-                io,
-                Io::BarrierFlush {
-                    gen: self.conn_gen,
-                    serial,
-                },
-            );
-            self.emit_flush(io);
-        }
-    }
-
-    // ---- disk completions ----
-
-    pub(super) fn disk_done(&mut self, io: IoId, result: DiskResult) {
-        let Some(what) = self.ios.remove(&io) else {
-            return self.log(
-                Level::Warn,
-                format!("completion for unknown disk operation {io}"),
-            );
-        };
-        let err = match &result {
-            DiskResult::Failed(e) => Some(*e),
-            _ => None,
-        };
-        self.flush_completed(io, err.is_none());
-        match what {
-            Io::App(id) => {
-                let range = self.reqs.get(&id).and_then(|r| match r.kind {
-                    ReqKind::Write { offset, len, .. } | ReqKind::Trim { offset, len } => {
-                        Some((offset, len))
-                    }
-                    _ => None,
-                });
-                if let Some((o, l)) = range {
-                    self.local_write_finished(o, l);
-                    if err.is_some() {
-                        // The peer may have it, we do not: resync must fix our copy.
-                        self.bitmap.set_range(o, l);
-                    }
-                }
-                if let Some(r) = self.reqs.get_mut(&id) {
-                    r.local_pending = false;
-                    r.local_err = err;
-                }
+        let waiting: Vec<ReqId> = self
+            .reqs
+            .iter()
+            .filter(|(_, r)| r.al_wait.contains(&io))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            let Some(r) = self.reqs.get_mut(&id) else {
+                continue;
+            };
+            r.al_wait.retain(|&x| x != io);
+            if let Some(e) = err {
+                r.local_pending = false;
+                r.local_err = Some(e);
+                r.extents.clear();
                 self.try_complete(id);
-                self.sync_pump();
+            } else if r.al_wait.is_empty() {
+                self.issue_write(id);
             }
-            Io::AppRead(id) => match result {
-                DiskResult::Data(d) => self.reply(id, Ok(Some(d))),
-                DiskResult::Failed(e) => self.reply(id, Err(Error::DiskIo(e))),
-                DiskResult::Done => self.reply(id, Ok(Some(Vec::new()))),
-            },
-            Io::AlTx => {
-                if err.is_some() {
-                    self.al.failed(io);
-                } else {
-                    self.al.committed(io);
-                }
-                let waiting: Vec<ReqId> = self
-                    .reqs
-                    .iter()
-                    .filter(|(_, r)| r.al_wait.contains(&io))
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in waiting {
-                    let Some(r) = self.reqs.get_mut(&id) else {
-                        continue;
-                    };
-                    r.al_wait.retain(|&x| x != io);
-                    if let Some(e) = err {
-                        r.local_pending = false;
-                        r.local_err = Some(e);
-                        r.extents.clear();
-                        self.try_complete(id);
-                    } else if r.al_wait.is_empty() {
-                        self.issue_write(id);
-                    }
-                }
-            }
-            Io::PeerWrite {
-                gen,
-                seq,
-                serial,
-                offset,
-                len,
-            } => {
-                self.local_write_finished(offset, len);
-                if err.is_some() {
-                    self.bitmap.set_range(offset, len);
-                } else if matches!(self.cs, ConnState::SyncTarget | ConnState::PausedSyncT) {
-                    // A full-block application write brings that block in sync.
-                    self.clear_fully_covered(offset, len);
-                }
-                if gen == self.conn_gen {
-                    if let Some(ep) = self.recv.epochs.iter_mut().find(|e| e.serial == serial) {
-                        ep.pending = ep.pending.saturating_sub(1);
-                    }
-                    match (err, self.cfg.protocol) {
-                        (Some(_), _) => self.send(Msg::NegAck { seq }),
-                        (None, Protocol::C) => self.send(Msg::WriteAck { seq }),
-                        _ => {}
-                    }
-                    self.progress_barriers();
-                }
-                self.sync_pump();
-            }
-            Io::BarrierFlush { gen, serial } => {
-                if gen == self.conn_gen {
-                    if let Some(front) = self.recv.epochs.front() {
-                        if front.serial == serial {
-                            let nr = front.nr.unwrap_or(0);
-                            let size = front.size;
-                            self.recv.epochs.pop_front();
-                            self.send(Msg::BarrierAck { nr, set_size: size });
-                            self.progress_barriers();
-                        }
-                    }
-                }
-            }
-            Io::RsRead {
-                gen,
-                sector,
-                size,
-                dirty,
-            } => self.rs_read_done(gen, sector, size, dirty, result),
-            Io::RsWrite { gen, sector, size } => self.rs_write_done(gen, sector, size, err),
-            Io::RsEndFlush { gen } => self.rs_end_flush_done(gen),
-            Io::VerifyRead {
-                gen,
-                sector,
-                size,
-                peer_digest,
-            } => self.verify_read_done(gen, sector, size, peer_digest, result),
         }
     }
-
-    /// Clears the bits of blocks the range covers entirely.
-    pub(super) fn clear_fully_covered(&mut self, offset: u64, len: u64) {
-        let first = offset.div_ceil(BM_BLOCK_SIZE);
-        let end = (offset + len) / BM_BLOCK_SIZE;
-        self.clear_in_sync(first, end);
-    }
-}
-
-fn ranges_overlap(a: u64, alen: u64, b: u64, blen: u64) -> bool {
-    let ra = block_range(a, alen);
-    let rb = block_range(b, blen);
-    ra.start < rb.end && rb.start < ra.end
 }

@@ -1,13 +1,19 @@
 //! [`Core`]: the state machine of one replicated resource.
 //!
-//! The core is split by concern into `io.rs` (client requests, the transfer log, epochs and the
-//! Secondary's write path), `conn.rs` (connection lifecycle and handshake), `sync.rs` (resync and
-//! online verify) and `admin.rs` (admin verbs). All share the fields declared here.
+//! The core is split by concern: `io.rs` (client requests, activity log, transfer log, epochs,
+//! protocol completion), `secondary.rs` (replicated writes, barriers), `writeq.rs` (per-block
+//! write ordering), `complete.rs` (disk completions), `conn.rs` (connection lifecycle),
+//! `decide.rs` (the sync handshake and bitmap exchange), `sync.rs` (resync and online verify) and `admin.rs` (admin verbs). All share
+//! the fields declared here.
 
 mod admin;
+mod complete;
 mod conn;
+mod decide;
 mod io;
+mod secondary;
 mod sync;
+mod writeq;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,8 +30,10 @@ use crate::status::{Counters, Status, SyncProgress};
 use crate::wire::Msg;
 
 use self::conn::Conn;
-use self::io::{Io, Recv, Req, WriteQueue};
+use self::io::{Io, Req};
+use self::secondary::Recv;
 use self::sync::SyncState;
+use self::writeq::WriteQueue;
 
 /// Deliberate faults for the simulator's self-test: each one breaks a rule the simulation's
 /// invariants must catch. Only compiled with the `sim-bug` feature; never in production.
