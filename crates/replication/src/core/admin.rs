@@ -166,7 +166,10 @@ impl Core {
     /// Our identifiers or disk changed on a live connection: ask for a new decision.
     fn renegotiate(&mut self, flags: u32) {
         if let Some(c) = self.conn.as_mut() {
+            // Undecided until the peer answered: no other state change meanwhile, and client
+            // writes wait (the decision uses the bitmap weights).
             c.renegotiating = true;
+            c.decided = false;
         }
         self.send_state();
         self.send_uuids(flags);

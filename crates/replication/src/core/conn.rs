@@ -353,19 +353,20 @@ impl Core {
         self.conn_gen += 1;
         self.release_held();
         self.set_cs(via);
-        let oos_before = self.bitmap.count();
-        self.tl_clear();
         // Writes the peer never confirmed (also those of a Primary that just demoted).
-        let unconfirmed = self.bitmap.count() > oos_before;
-        self.sync_reset();
-        self.set_peer_role(Role::Unknown);
-        self.set_pdsk(DiskState::DUnknown);
+        let unconfirmed = self.has_unconfirmed_writes();
         if (self.role == Role::Primary || unconfirmed) && was_replicating && self.gi.bitmap == 0 {
             // The peer may still have the old generation: open a new one for what follows.
+            // It is persisted before any waiting request completes without the peer, so a
+            // client never sees such a completion while the disk still shows the old one.
             let fresh = self.fresh_uuid();
             self.gi.new_current(fresh);
             self.persist_meta();
         }
+        self.tl_clear();
+        self.sync_reset();
+        self.set_peer_role(Role::Unknown);
+        self.set_pdsk(DiskState::DUnknown);
         if self.role == Role::Primary
             && self.cfg.fencing != Fencing::DontCare
             && pdsk_was == DiskState::UpToDate

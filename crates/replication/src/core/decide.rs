@@ -19,28 +19,31 @@ impl Core {
         c.peer_gi = Some(gi);
         c.peer_bits = bits;
         c.peer_uuid_flags = flags;
-        if !c.decided {
+        let (decided, renegotiating) = (c.decided, c.renegotiating);
+        if !decided && !renegotiating {
+            // The initial handshake.
             return self.maybe_decide();
         }
-        // Identifiers changed on a running connection: a renegotiation.
-        let replying = !c.renegotiating;
-        let in_resync = self.cs.is_syncing()
-            || (self.cs >= ConnState::WFBitMapS && self.cs <= ConnState::WFSyncUUID);
-        if in_resync {
-            return;
-        }
-        if flags & wire::UUID_FLAG_SKIP_INITIAL_SYNC != 0
-            && crate::gi::masked(self.gi.current) == crate::gi::UUID_JUST_CREATED
-        {
-            // new-current-uuid --clear-bitmap on the peer: adopt its generation, no sync.
-            self.gi.current = gi.current & !1;
-            self.gi.bitmap = 0;
-            self.bitmap.clear_all();
-            self.persist_bitmap_all();
-            self.set_disk(DiskState::UpToDate);
-            self.set_pdsk(DiskState::UpToDate);
-            self.persist_meta();
-            return;
+        if decided {
+            // The peer's identifiers changed on a running connection: it renegotiates.
+            let in_resync = self.cs.is_syncing()
+                || (self.cs >= ConnState::WFBitMapS && self.cs <= ConnState::WFSyncUUID);
+            if in_resync {
+                return;
+            }
+            if flags & wire::UUID_FLAG_SKIP_INITIAL_SYNC != 0
+                && crate::gi::masked(self.gi.current) == crate::gi::UUID_JUST_CREATED
+            {
+                // new-current-uuid --clear-bitmap on the peer: adopt its generation, no sync.
+                self.gi.current = gi.current & !1;
+                self.gi.bitmap = 0;
+                self.bitmap.clear_all();
+                self.persist_bitmap_all();
+                self.set_disk(DiskState::UpToDate);
+                self.set_pdsk(DiskState::UpToDate);
+                self.persist_meta();
+                return;
+            }
         }
         if flags & wire::UUID_FLAG_INVALIDATE_PEER != 0 {
             self.set_disk(DiskState::Inconsistent);
@@ -54,8 +57,8 @@ impl Core {
             c.bitmap_received = false;
             c.sync_source = None;
         }
-        if replying {
-            // State first: the peer decides when our identifiers arrive.
+        if decided {
+            // Answer with our own, state first: the peer decides when our identifiers arrive.
             self.send_state();
             self.send_uuids(0);
         }

@@ -487,6 +487,13 @@ impl Core {
         }
     }
 
+    /// Replicated writes the peer has not confirmed with a barrier-ack.
+    pub(super) fn has_unconfirmed_writes(&self) -> bool {
+        self.reqs
+            .values()
+            .any(|r| r.in_epoch || r.net == Net::Pending)
+    }
+
     /// The peer is gone: every write it did not confirm with a barrier-ack may be missing
     /// there, so it goes into the bitmap; waiting requests complete on local completion.
     pub(super) fn tl_clear(&mut self) {
