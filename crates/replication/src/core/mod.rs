@@ -252,6 +252,10 @@ impl Core {
     pub fn generation_ids(&self) -> GenerationIds {
         self.gi
     }
+    /// The metadata flags as last persisted (or about to be).
+    pub fn md_flags(&self) -> MdFlags {
+        self.flags
+    }
     pub fn bitmap(&self) -> &Bitmap {
         &self.bitmap
     }

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use shimai_replication::{
     wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Core, DiskResult, Event,
-    Handler, IoId, Protocol, ReqId, ResourceConfig, TransportCmd,
+    Fencing, Handler, IoId, Protocol, ReqId, ResourceConfig, TransportCmd,
 };
 
 use self::disk::{payload, tags_of, Cell, Disk, Rng, BLOCKS, BS};
@@ -200,6 +200,12 @@ impl Sim {
         if rng.chance(300) {
             cfg.shared_secret = Some(b"sim secret".to_vec());
         }
+        cfg.fencing = rng.pick(&[
+            Fencing::DontCare,
+            Fencing::DontCare,
+            Fencing::ResourceOnly,
+            Fencing::ResourceAndStonith,
+        ]);
         let mut sim = Sim {
             now: 0,
             rng,
