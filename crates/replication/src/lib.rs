@@ -1,6 +1,89 @@
 //! The replication core of shimai: DRBD 8.4's semantics for one replicated resource as a pure
 //! state machine, plus the codec of shimai's own peer protocol.
 //!
+//! # Driving the core
+//!
+//! Two nodes, wired in memory through the wire codec, skip the initial sync of new metadata,
+//! promote one node and replicate a write under protocol C:
+//!
+//! ```
+//! use shimai_replication::{wire, Action, AdminCmd, Core, DiskResult, Event, Persisted,
+//!     ResourceConfig, ConnState, DiskState};
+//!
+//! let size = 1 << 20;
+//! let cfg = ResourceConfig::new(size);
+//! let mut nodes = [
+//!     Core::new(cfg.clone(), Some(Persisted::just_created(size)), 0x1111),
+//!     Core::new(cfg, Some(Persisted::just_created(size)), 0x2222),
+//! ];
+//! let mut disks = [vec![0u8; size as usize], vec![0u8; size as usize]];
+//! let mut replies = Vec::new();
+//!
+//! // The daemon's loop: drain actions, perform them, feed the results back as events.
+//! fn run(nodes: &mut [Core; 2], disks: &mut [Vec<u8>; 2], replies: &mut Vec<(u64, bool)>) {
+//!     loop {
+//!         let mut idle = true;
+//!         for n in 0..2 {
+//!             while let Some(action) = nodes[n].poll_action() {
+//!                 idle = false;
+//!                 let done = |io| Event::DiskDone { io, result: DiskResult::Done };
+//!                 match action {
+//!                     Action::Write { io, offset, data, .. } => {
+//!                         let o = offset as usize;
+//!                         disks[n][o..o + data.len()].copy_from_slice(&data);
+//!                         nodes[n].handle(done(io)).unwrap();
+//!                     }
+//!                     Action::Read { io, offset, len } => {
+//!                         let data = disks[n][offset as usize..(offset + len) as usize].to_vec();
+//!                         nodes[n].handle(Event::DiskDone { io, result: DiskResult::Data(data) }).unwrap();
+//!                     }
+//!                     Action::Flush { io } | Action::Trim { io, .. } | Action::PersistAl { io, .. } => {
+//!                         nodes[n].handle(done(io)).unwrap();
+//!                     }
+//!                     Action::Send(msg) => {
+//!                         let mut bytes = Vec::new();
+//!                         wire::encode(&msg, &mut bytes).unwrap();
+//!                         let (msg, _) = wire::decode(&bytes).unwrap().unwrap();
+//!                         nodes[1 - n].handle(Event::Received(msg)).unwrap();
+//!                     }
+//!                     Action::Reply { id, result } => replies.push((id, result.is_ok())),
+//!                     Action::Notify(change) => println!("node{n}: {change}"),
+//!                     _ => {} // metadata writes, logs, handlers, transport commands
+//!                 }
+//!             }
+//!         }
+//!         if idle {
+//!             return;
+//!         }
+//!     }
+//! }
+//!
+//! for n in 0..2 {
+//!     nodes[n].handle(Event::Admin(AdminCmd::Connect { discard_my_data: false })).unwrap();
+//! }
+//! // The transport came up (node 0 accepted, so it breaks ties).
+//! nodes[0].handle(Event::Connected { resolve_conflicts: true, challenge: vec![1; 32] }).unwrap();
+//! nodes[1].handle(Event::Connected { resolve_conflicts: false, challenge: vec![2; 32] }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(nodes[0].conn_state(), ConnState::Connected);
+//!
+//! // Fresh metadata on both sides: skip the initial sync.
+//! nodes[0].handle(Event::Admin(AdminCmd::NewCurrentUuid { clear_bitmap: true })).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(nodes[1].disk_state(), DiskState::UpToDate);
+//!
+//! nodes[0].handle(Event::Admin(AdminCmd::Primary { force: false })).unwrap();
+//! nodes[0].handle(Event::Write { id: 7, offset: 8192, data: vec![0xab; 4096], fua: false }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(replies, vec![(7, true)]);
+//! assert_eq!(disks[1][8192..12288], [0xab; 4096], "protocol C: on the peer's disk");
+//!
+//! // A Secondary has no device: client I/O is refused.
+//! nodes[1].handle(Event::Write { id: 8, offset: 0, data: vec![1; 512], fua: false }).unwrap();
+//! run(&mut nodes, &mut disks, &mut replies);
+//! assert_eq!(replies.last(), Some(&(8, false)));
+//! ```
+//!
 //! # Model
 //!
 //! A [`Core`] is one resource on one node. It does no I/O: no sockets, files, clocks, threads
@@ -85,89 +168,6 @@
 //! - a Primary needs UpToDate local data for client I/O (no reads from the peer), so
 //!   `invalidate` is refused on a Primary;
 //! - online verify always uses SHA-256 digests; `verify-alg` only has to be set.
-//!
-//! # Driving the core
-//!
-//! Two nodes, wired in memory through the wire codec, skip the initial sync of new metadata,
-//! promote one node and replicate a write under protocol C:
-//!
-//! ```
-//! use shimai_replication::{wire, Action, AdminCmd, Core, DiskResult, Event, Persisted,
-//!     ResourceConfig, ConnState, DiskState};
-//!
-//! let size = 1 << 20;
-//! let cfg = ResourceConfig::new(size);
-//! let mut nodes = [
-//!     Core::new(cfg.clone(), Some(Persisted::just_created(size)), 0x1111),
-//!     Core::new(cfg, Some(Persisted::just_created(size)), 0x2222),
-//! ];
-//! let mut disks = [vec![0u8; size as usize], vec![0u8; size as usize]];
-//! let mut replies = Vec::new();
-//!
-//! // The daemon's loop: drain actions, perform them, feed the results back as events.
-//! fn run(nodes: &mut [Core; 2], disks: &mut [Vec<u8>; 2], replies: &mut Vec<(u64, bool)>) {
-//!     loop {
-//!         let mut idle = true;
-//!         for n in 0..2 {
-//!             while let Some(action) = nodes[n].poll_action() {
-//!                 idle = false;
-//!                 let done = |io| Event::DiskDone { io, result: DiskResult::Done };
-//!                 match action {
-//!                     Action::Write { io, offset, data, .. } => {
-//!                         let o = offset as usize;
-//!                         disks[n][o..o + data.len()].copy_from_slice(&data);
-//!                         nodes[n].handle(done(io)).unwrap();
-//!                     }
-//!                     Action::Read { io, offset, len } => {
-//!                         let data = disks[n][offset as usize..(offset + len) as usize].to_vec();
-//!                         nodes[n].handle(Event::DiskDone { io, result: DiskResult::Data(data) }).unwrap();
-//!                     }
-//!                     Action::Flush { io } | Action::Trim { io, .. } | Action::PersistAl { io, .. } => {
-//!                         nodes[n].handle(done(io)).unwrap();
-//!                     }
-//!                     Action::Send(msg) => {
-//!                         let mut bytes = Vec::new();
-//!                         wire::encode(&msg, &mut bytes).unwrap();
-//!                         let (msg, _) = wire::decode(&bytes).unwrap().unwrap();
-//!                         nodes[1 - n].handle(Event::Received(msg)).unwrap();
-//!                     }
-//!                     Action::Reply { id, result } => replies.push((id, result.is_ok())),
-//!                     Action::Notify(change) => println!("node{n}: {change}"),
-//!                     _ => {} // metadata writes, logs, handlers, transport commands
-//!                 }
-//!             }
-//!         }
-//!         if idle {
-//!             return;
-//!         }
-//!     }
-//! }
-//!
-//! for n in 0..2 {
-//!     nodes[n].handle(Event::Admin(AdminCmd::Connect { discard_my_data: false })).unwrap();
-//! }
-//! // The transport came up (node 0 accepted, so it breaks ties).
-//! nodes[0].handle(Event::Connected { resolve_conflicts: true, challenge: vec![1; 32] }).unwrap();
-//! nodes[1].handle(Event::Connected { resolve_conflicts: false, challenge: vec![2; 32] }).unwrap();
-//! run(&mut nodes, &mut disks, &mut replies);
-//! assert_eq!(nodes[0].conn_state(), ConnState::Connected);
-//!
-//! // Fresh metadata on both sides: skip the initial sync.
-//! nodes[0].handle(Event::Admin(AdminCmd::NewCurrentUuid { clear_bitmap: true })).unwrap();
-//! run(&mut nodes, &mut disks, &mut replies);
-//! assert_eq!(nodes[1].disk_state(), DiskState::UpToDate);
-//!
-//! nodes[0].handle(Event::Admin(AdminCmd::Primary { force: false })).unwrap();
-//! nodes[0].handle(Event::Write { id: 7, offset: 8192, data: vec![0xab; 4096], fua: false }).unwrap();
-//! run(&mut nodes, &mut disks, &mut replies);
-//! assert_eq!(replies, vec![(7, true)]);
-//! assert_eq!(disks[1][8192..12288], [0xab; 4096], "protocol C: on the peer's disk");
-//!
-//! // A Secondary has no device: client I/O is refused.
-//! nodes[1].handle(Event::Write { id: 8, offset: 0, data: vec![1; 512], fua: false }).unwrap();
-//! run(&mut nodes, &mut disks, &mut replies);
-//! assert_eq!(replies.last(), Some(&(8, false)));
-//! ```
 
 #![forbid(unsafe_code)]
 
