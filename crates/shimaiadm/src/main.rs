@@ -1,0 +1,5 @@
+//! shimaiadm (being built).
+fn main() {
+    eprintln!("shimaiadm: not built yet");
+    std::process::exit(2);
+}
