@@ -93,6 +93,7 @@ fn a_seed_replays_exactly() {
     let trace = |seed| {
         let mut sim = sim::Sim::new(seed, opts);
         sim.keep_trace = true;
+        sim.initial_setup();
         for _ in 0..STEPS {
             sim.workload();
             sim.advance();

@@ -170,6 +170,7 @@ impl Core {
             // writes wait (the decision uses the bitmap weights).
             c.renegotiating = true;
             c.decided = false;
+            c.sent_uuid_flags = flags;
         }
         self.send_state();
         self.send_uuids(flags);

@@ -30,6 +30,8 @@ pub(super) struct Conn {
     pub decided: bool,
     /// We asked for a new decision (our identifiers changed while connected).
     pub renegotiating: bool,
+    /// The `UUID_FLAG_*` flags of our renegotiation.
+    pub sent_uuid_flags: u32,
     pub bitmap_sent: bool,
     pub bitmap_received: bool,
     /// The decision: Some(true) = we are SyncSource, Some(false) = SyncTarget.
@@ -403,16 +405,19 @@ impl Core {
 
     pub(super) fn conn_tick(&mut self) {
         let now = self.now;
-        if matches!(
-            self.cs,
-            ConnState::WFBitMapS | ConnState::WFBitMapT | ConnState::WFSyncUUID
-        ) {
+        let renegotiating = self.conn.as_ref().is_some_and(|c| c.renegotiating);
+        if renegotiating
+            || matches!(
+                self.cs,
+                ConnState::WFBitMapS | ConnState::WFBitMapT | ConnState::WFSyncUUID
+            )
+        {
             let since = *self.sync_stage_since.get_or_insert(now);
             if now.saturating_sub(since) > self.cfg.timeout_ms.max(1) {
-                // Both sides waiting for each other: the decisions did not mirror (the peer
-                // changed state meanwhile). Start over.
+                // Both sides waiting for each other (the decisions did not mirror, or the peer
+                // could not take up our renegotiation): start over.
                 self.sync_stage_since = None;
-                return self.protocol_error("bitmap exchange did not complete in time");
+                return self.protocol_error("sync handshake did not complete in time");
             }
         } else {
             self.sync_stage_since = None;

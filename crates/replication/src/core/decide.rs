@@ -45,10 +45,22 @@ impl Core {
                 return;
             }
         }
-        if flags & wire::UUID_FLAG_INVALIDATE_PEER != 0 {
+        let crossed = !decided && flags & wire::UUID_FLAG_REPLY == 0;
+        let we_invalidate_peer = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.sent_uuid_flags & wire::UUID_FLAG_INVALIDATE_PEER != 0);
+        let rc = self.conn.as_ref().is_some_and(|c| c.resolve_conflicts);
+        if flags & wire::UUID_FLAG_INVALIDATE_PEER != 0 && !(crossed && we_invalidate_peer && rc) {
+            // (Both asked to invalidate the other at once: the tie-breaker's request wins.)
             self.set_disk(DiskState::Inconsistent);
             self.bitmap.set_all();
             self.persist_bitmap_all();
+        }
+        if crossed {
+            // Both nodes renegotiated at once: each decided nothing yet from what the other
+            // knew. Start a fresh handshake from the states as they are now.
+            return self.protocol_error("renegotiations crossed; reconnecting");
         }
         if let Some(c) = self.conn.as_mut() {
             c.decided = false;
@@ -60,7 +72,7 @@ impl Core {
         if decided {
             // Answer with our own, state first: the peer decides when our identifiers arrive.
             self.send_state();
-            self.send_uuids(0);
+            self.send_uuids(wire::UUID_FLAG_REPLY);
         }
         self.maybe_decide();
     }

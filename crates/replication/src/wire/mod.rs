@@ -18,3 +18,5 @@ pub use msg::*;
 pub const UUID_FLAG_SKIP_INITIAL_SYNC: u32 = 8;
 /// `Msg::Uuids` flag: invalidate-remote on the sender; the receiver discards its data.
 pub const UUID_FLAG_INVALIDATE_PEER: u32 = 16;
+/// `Msg::Uuids` flag: this is the answer to the peer's renegotiation (not one of our own).
+pub const UUID_FLAG_REPLY: u32 = 32;

@@ -98,6 +98,8 @@ pub struct Node {
     /// The peer was promoted by force from data that was not UpToDate: until the two nodes
     /// are reconciled, this node's writes may be legitimately discarded (operator's choice).
     pub overruled: bool,
+    /// The last handshake refused to make this Primary a SyncTarget (`rr-conflict`).
+    pub rr_conflict: bool,
     /// Crash at the next metadata write, tearing it.
     tear_next_meta: bool,
 }
@@ -125,6 +127,7 @@ impl Node {
             split_brain: false,
             discard_flag: false,
             overruled: false,
+            rr_conflict: false,
             tear_next_meta: false,
         }
     }
@@ -371,6 +374,9 @@ impl Sim {
                             self.nodes[n].void();
                         }
                         sb_outcome = Some(msg.clone());
+                    }
+                    if msg.starts_with("I shall become SyncTarget, but I am primary!") {
+                        self.nodes[n].rr_conflict = true;
                     }
                     if msg.starts_with("Unrelated data") {
                         self.fail(format!("node{n}: {msg}"));
@@ -659,20 +665,7 @@ impl Sim {
 pub fn run_seed(seed: u64, opts: Options, keep_trace: bool) -> Result<(), (String, String)> {
     let mut sim = Sim::new(seed, opts);
     sim.keep_trace = keep_trace;
-    // Initial sync: either a forced primary (full sync) or skipping it on fresh metadata.
-    for _ in 0..20 {
-        sim.advance();
-    }
-    if sim.rng.chance(500) {
-        sim.admin(0, AdminCmd::Primary { force: true });
-    } else {
-        sim.admin(0, AdminCmd::NewCurrentUuid { clear_bitmap: true });
-    }
-    // Let the initial setup land before the workload races it (a concurrent forced promotion
-    // of the other fresh node would make the data legitimately unrelated).
-    for _ in 0..10 {
-        sim.advance();
-    }
+    sim.initial_setup();
     for _ in 0..opts.steps {
         if sim.failure.is_some() {
             break;
@@ -695,5 +688,26 @@ pub fn run_seed(seed: u64, opts: Options, keep_trace: bool) -> Result<(), (Strin
             ),
             sim.trace(),
         )),
+    }
+}
+
+impl Sim {
+    /// Connects the fresh nodes and makes node 0's data the good copy: either a forced
+    /// primary (full sync) or skipping the initial sync of fresh metadata.
+    pub fn initial_setup(&mut self) {
+        let sim = self;
+        for _ in 0..20 {
+            sim.advance();
+        }
+        if sim.rng.chance(500) {
+            sim.admin(0, AdminCmd::Primary { force: true });
+        } else {
+            sim.admin(0, AdminCmd::NewCurrentUuid { clear_bitmap: true });
+        }
+        // Let the initial setup land before the workload races it (a concurrent forced promotion
+        // of the other fresh node would make the data legitimately unrelated).
+        for _ in 0..10 {
+            sim.advance();
+        }
     }
 }

@@ -216,6 +216,11 @@ impl Sim {
                 if paused {
                     self.admin(n, AdminCmd::ResumeSync);
                 }
+                if cs == ConnState::StandAlone && self.nodes[n].rr_conflict {
+                    // The operator demotes the Primary whose data is older.
+                    self.nodes[n].rr_conflict = false;
+                    self.admin(n, AdminCmd::Secondary);
+                }
                 if cs == ConnState::StandAlone {
                     // An operator resolves an unresolved split brain on node 1.
                     let discard = n == 1 && self.nodes[n].split_brain;
