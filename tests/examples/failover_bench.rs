@@ -242,6 +242,9 @@ const ROWS: &[Row] = &[
     ("IPaddr2 start exec-time", |r| r.exec_of("-ip") as i128),
     ("Filesystem start exec-time", |r| r.exec_of("-fs") as i128),
     ("apache start exec-time", |r| r.exec_of("-server") as i128),
+    ("IPaddr2 + Filesystem (the agents shimai replaces)", |r| {
+        r.replaced_ms() as i128
+    }),
     ("agents' share (sum of exec-time)", |r| {
         r.timings.agents_exec().as_millis() as i128
     }),
@@ -289,26 +292,33 @@ fn summary(done: &[Run], providers: &[Provider]) {
                 .collect(),
         )
     };
-    let over = |n: &str| {
+    let replaced = |n: &str| median(of(n).iter().map(|r| r.replaced_ms() as i128).collect());
+    // resource-agents' apache checks once right after starting httpd and,
+    // when the pid file is not written yet, sleeps a whole second.
+    let apache_waited = |n: &str| {
         of(n)
             .iter()
-            .filter(|r| r.timings.agents_exec() >= Duration::from_secs(1))
+            .filter(|r| r.exec_of("-server") >= 1000)
             .count()
     };
+    let verdict = |ms: i128| if ms < 1000 { "MET" } else { "MISSED" };
+    println!("\ntarget: the agents' share of a failover under 1 second");
     for n in &names {
         if of(n).is_empty() {
             continue;
         }
         println!(
-            "target: {n} agents' share under 1 second: {} (median {} ms; {} of {} runs at 1 s or more)",
-            if share(n) < 1000 { "MET" } else { "MISSED" },
+            "  {n}: IPaddr2 + Filesystem {} (median {} ms); with apache {} (median {} ms; \
+             apache's start waited its 1 s retry in {} of {} runs)",
+            verdict(replaced(n)),
+            replaced(n),
+            verdict(share(n)),
             share(n),
-            over(n),
+            apache_waited(n),
             of(n).len()
         );
     }
     if let [a, b] = names.as_slice() {
-        let replaced = |n: &str| median(of(n).iter().map(|r| r.replaced_ms() as i128).collect());
         let ratio = |x: i128, y: i128| {
             if y > 0 {
                 format!("{:.1}x", x as f64 / y as f64)
