@@ -78,9 +78,13 @@ pub fn first_good_response(
             std::thread::sleep(RETRY_AFTER);
         }
     });
-    worker
-        .join()
-        .unwrap_or_else(|_| Err(Error::Usage("the HTTP client thread panicked".to_string())))
+    worker.join().unwrap_or_else(|_| {
+        Err(Error::Command {
+            command: format!("the LAN client asking http://{addr}/"),
+            status: None,
+            output: "its thread panicked".into(),
+        })
+    })
 }
 
 /// One `GET /` over HTTP/1.0; the body of a 200 answer.
@@ -106,4 +110,49 @@ fn get(target: SocketAddr, host: &str) -> std::io::Result<String> {
         ));
     }
     Ok(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server on loopback that answers `reply` to one request.
+    fn serve(reply: &'static str) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = [0u8; 512];
+            let n = c.read(&mut req).unwrap();
+            assert!(String::from_utf8_lossy(&req[..n]).starts_with("GET / HTTP/1.0\r\n"));
+            c.write_all(reply.as_bytes()).unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn a_200_answer_gives_its_body() {
+        let addr = serve("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\npage\n");
+        assert_eq!(get(addr, "10.77.0.100").unwrap(), "page\n");
+    }
+
+    #[test]
+    fn other_answers_are_errors() {
+        let addr = serve("HTTP/1.1 503 Service Unavailable\r\n\r\nbusy");
+        let e = get(addr, "10.77.0.100").unwrap_err();
+        assert!(e.to_string().contains("503"), "{e}");
+        let addr = serve("HTTP/1.1 200 OK\r\nTruncated");
+        assert!(get(addr, "10.77.0.100").is_err());
+    }
+
+    #[test]
+    fn a_closed_port_is_an_error_not_a_wait() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let start = Instant::now();
+        assert!(get(addr, "127.0.0.1").is_err());
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
 }
