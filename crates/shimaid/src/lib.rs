@@ -1,8 +1,33 @@
-//! shimaid: the daemon that runs one replicated resource.
+//! shimaid: the daemon that runs one replicated resource on one node.
 //!
-//! The library part holds what the daemon shares with its clients
-//! (`shimaiadm`, the `drbd` OCF agent): the control protocol.
+//! It is a thin shell around the sans-IO replication core (`shimai-replication`): it reads
+//! the configuration and the metadata, then turns the world into the core's events and the
+//! core's actions into I/O. Threads, all talking to one engine thread through a channel:
+//!
+//! - [`engine`]: owns the core and the metadata, performs actions in order;
+//! - [`peer`]: dials or accepts the peer (the lower address dials), one reader and one
+//!   writer per connection;
+//! - [`disk`]: `pwrite`/`pread`/`fdatasync` on the backing store;
+//! - [`nbd`]: the export on `RUN_DIR/RES.nbd` while Primary, requests completed when the
+//!   core replies (many in flight, several clients);
+//! - [`device`]: the Primary's block device (nbd-client, or nbdfuse + loop) behind the
+//!   configured `device` symlink;
+//! - [`server`]: the control socket speaking [`control`];
+//! - a timer thread (100 ms ticks with fresh entropy) and a signal thread (SIGTERM = down).
+//!
+//! The library part is also what clients share with the daemon: [`control`].
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod control;
+pub mod daemon;
+pub mod device;
+pub mod disk;
+pub mod engine;
+pub mod error;
+pub mod nbd;
+pub mod peer;
+pub mod report;
+pub mod server;
+pub mod setup;
+mod sys;

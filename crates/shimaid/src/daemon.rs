@@ -1,0 +1,203 @@
+//! Starting and running the daemon: runtime files, threads, and the detached start whose
+//! parent exits only once the control socket answers (so `shimaiadm up` sees failures).
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+use shimai_replication::{AdminCmd, Core, Event};
+
+use crate::control::{call, Reply, Request};
+use crate::engine::{Engine, Input, Parts};
+use crate::error::DaemonError;
+use crate::peer::Transport;
+use crate::setup::{self, Settings};
+
+/// Whether a daemon for this resource answers on its control socket.
+pub fn answers(ctl: &Path) -> bool {
+    matches!(
+        call(ctl, &Request::Status, Duration::from_secs(2)),
+        Ok(Reply::Status(_))
+    )
+}
+
+fn check_not_running(s: &Settings) -> Result<(), DaemonError> {
+    let pidfile = s.pid_file();
+    let Ok(text) = std::fs::read_to_string(&pidfile) else {
+        return Ok(());
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return Ok(());
+    };
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    if alive && answers(&s.ctl_socket()) {
+        return Err(DaemonError::AlreadyRunning {
+            resource: s.resource.clone(),
+            pid,
+            pidfile,
+        });
+    }
+    Ok(())
+}
+
+/// Runs the resource in this process until `down` or SIGTERM.
+pub fn run(s: Settings) -> Result<(), DaemonError> {
+    let plan = setup::plan(&s)?;
+    std::fs::create_dir_all(&s.run_dir)
+        .map_err(|e| DaemonError::io("cannot create the run directory", &s.run_dir, e))?;
+    check_not_running(&s)?;
+    let storage = setup::open_storage(&plan, &s.resource)?;
+    let mut cfg = plan.core.clone();
+    cfg.size = storage.meta.superblock().data_size;
+    let core = Core::new(cfg, Some(storage.meta.persisted()), setup::entropy());
+
+    // Signals are taken by one thread with sigwait; every thread started later inherits
+    // the mask, so none of them is interrupted.
+    let mut sigs = SigSet::empty();
+    sigs.add(Signal::SIGTERM);
+    sigs.add(Signal::SIGINT);
+    sigs.add(Signal::SIGHUP);
+    let _ = sigs.thread_block();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let disk = crate::disk::start(storage.data.clone(), tx.clone());
+    let connect_int = plan.resource.net.connect_int.as_duration();
+    let transport = Transport::start(
+        s.resource.clone(),
+        plan.my_addr,
+        plan.peer_addr,
+        connect_int,
+        tx.clone(),
+    )
+    .map_err(|e| DaemonError::Setup {
+        file: s.config.clone(),
+        what: format!(
+            "cannot listen on {} (address of `on {}`): {e}",
+            plan.my_addr, s.node
+        ),
+    })?;
+    let ctl = s.ctl_socket();
+    crate::server::start(&ctl, tx.clone())
+        .map_err(|e| DaemonError::io("cannot listen on the control socket", &ctl, e))?;
+    start_timer(tx.clone());
+    start_signals(sigs, tx.clone());
+    let pidfile = s.pid_file();
+    std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+        .map_err(|e| DaemonError::io("cannot write", &pidfile, e))?;
+
+    log::info!(
+        "{}: attached {} ({} KiB), listening on {}, peer {} at {}",
+        s.resource,
+        plan.disk,
+        core.config().size / 1024,
+        plan.my_addr,
+        plan.peer_name,
+        plan.peer_addr
+    );
+    let res = s.resource.clone();
+    let mut engine = Engine::new(Parts {
+        core,
+        md: storage.meta,
+        settings: s.clone(),
+        plan,
+        disk,
+        transport,
+        me: tx.clone(),
+        rx,
+    });
+    // `up` = attach + connect, as drbdadm.
+    engine.admin_on_start(Event::Admin(AdminCmd::Connect {
+        discard_my_data: false,
+    }));
+    engine.run();
+    for p in [s.pid_file(), s.ctl_socket(), s.nbd_socket()] {
+        let _ = std::fs::remove_file(p);
+    }
+    log::info!("{res}: down");
+    Ok(())
+}
+
+fn start_timer(tx: Sender<Input>) {
+    let _ = std::thread::Builder::new()
+        .name("timer".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(100));
+            if tx.send(Input::Tick).is_err() {
+                return;
+            }
+        });
+}
+
+fn start_signals(sigs: SigSet, tx: Sender<Input>) {
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            match sigs.wait() {
+                Ok(Signal::SIGHUP) => log::info!("SIGHUP ignored: use `shimaiadm adjust`"),
+                Ok(sig) => {
+                    if tx.send(Input::Signal(sig as i32)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        });
+}
+
+/// Starts `shimaid --foreground ARGS` detached, with its output appended to
+/// `RUN_DIR/RES.log`, and waits until it answers on its control socket. Returns the exit
+/// code for the parent: 0 once it answers, the child's own code if it exits first.
+pub fn spawn_detached(s: &Settings, args: &[String]) -> Result<i32, DaemonError> {
+    std::fs::create_dir_all(&s.run_dir)
+        .map_err(|e| DaemonError::io("cannot create the run directory", &s.run_dir, e))?;
+    check_not_running(s)?;
+    let log = s.log_file();
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| DaemonError::io("cannot open the log file", &log, e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| DaemonError::io("cannot open the log file", &log, e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| DaemonError::io("cannot find my own binary", "/proc/self/exe", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--foreground")
+        .args(args)
+        .env("SHIMAI_RUN_DIR", &s.run_dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    crate::sys::new_session(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| DaemonError::io("cannot start", "shimaid --foreground", e))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let last: Vec<&str> = tail.lines().rev().take(3).collect();
+            for l in last.iter().rev() {
+                eprintln!("{l}");
+            }
+            return Ok(st.code().unwrap_or(1).max(1));
+        }
+        if answers(&s.ctl_socket()) {
+            return Ok(0);
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "shimaid {}: started (pid {}) but its control socket does not answer; see {}",
+                s.resource,
+                child.id(),
+                log.display()
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,265 @@
+//! The Primary's block device: the NBD export made into a block device, and the configured
+//! `device` path made a symlink to it, so `mkfs`, `mount` and `fsck` use the DRBD path.
+//!
+//! With the kernel's nbd driver (`/dev/nbd0` exists) `nbd-client` connects a free `/dev/nbdN`
+//! to the export. Without it, `nbdfuse` shows the export as a file under the run directory
+//! and `losetup` makes that file a loop device (with direct I/O, so the page cache does not
+//! hold a second copy and a flush reaches shimaid).
+//!
+//! Before the device goes away (`secondary`, `down`), [`busy`] says whether anything holds it:
+//! a mount (from `/proc/self/mountinfo`) or an open file descriptor (from `/proc/*/fd`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shimai_config::value::Attach;
+
+/// The block device behind the configured path.
+pub struct Device {
+    /// The configured path (the symlink).
+    pub path: PathBuf,
+    /// `/dev/loopN` or `/dev/nbdN`.
+    pub block: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Fuse { nbdfuse: Child, dir: PathBuf },
+    Nbd,
+}
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Which way `attach` resolves on this host (`None` = no device).
+pub fn method(attach: Attach) -> Option<Attach> {
+    match attach {
+        Attach::None => None,
+        Attach::Auto if Path::new("/dev/nbd0").exists() => Some(Attach::Nbd),
+        Attach::Auto => Some(Attach::Fuse),
+        other => Some(other),
+    }
+}
+
+/// Makes the block device for the export at `socket` and points `path` at it.
+pub fn create(
+    how: Attach,
+    resource: &str,
+    socket: &Path,
+    run_dir: &Path,
+    path: &Path,
+    size: u64,
+) -> Result<Device, String> {
+    let (block, kind) = match how {
+        Attach::Nbd => (nbd_client(resource, socket)?, Kind::Nbd),
+        _ => fuse_loop(resource, socket, run_dir, size)?,
+    };
+    let dev = Device {
+        path: path.to_path_buf(),
+        block: block.clone(),
+        kind,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_symlink() {
+            return Err(format!(
+                "{} exists and is not a symlink: remove it or change `device` of {resource}",
+                path.display()
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    std::os::unix::fs::symlink(&block, path)
+        .map_err(|e| format!("cannot link {} to {block}: {e}", path.display()))?;
+    Ok(dev)
+}
+
+fn nbd_client(resource: &str, socket: &Path) -> Result<String, String> {
+    let free = (0..128)
+        .map(|i| format!("nbd{i}"))
+        .find(|n| {
+            Path::new(&format!("/dev/{n}")).exists()
+                && !Path::new(&format!("/sys/block/{n}/pid")).exists()
+        })
+        .ok_or("no free /dev/nbdN (all connected)")?;
+    let dev = format!("/dev/{free}");
+    run(Command::new("nbd-client")
+        .arg("-unix")
+        .arg(socket)
+        .arg(&dev)
+        .args(["-N", resource, "-b", "4096"]))?;
+    Ok(dev)
+}
+
+fn fuse_loop(
+    resource: &str,
+    socket: &Path,
+    run_dir: &Path,
+    size: u64,
+) -> Result<(String, Kind), String> {
+    let dir = run_dir.join(format!("{resource}.fuse"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file = dir.join(resource);
+    let uri = format!("nbd+unix:///{resource}?socket={}", socket.display());
+    let mut child = Command::new("nbdfuse")
+        .arg(&file)
+        .arg(&uri)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run nbdfuse (install the nbdfuse package): {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) != size {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("nbdfuse {uri} exited: {st}"));
+        }
+        if Instant::now() > deadline {
+            stop_fuse(&mut child, &dir);
+            return Err(format!(
+                "nbdfuse did not show {} within 10 s",
+                file.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let f = file.display().to_string();
+    let block = run(Command::new("losetup").args(["-f", "--show", "--direct-io=on", &f]))
+        .or_else(|_| run(Command::new("losetup").args(["-f", "--show", &f])));
+    match block {
+        Ok(b) => Ok((
+            b,
+            Kind::Fuse {
+                nbdfuse: child,
+                dir,
+            },
+        )),
+        Err(e) => {
+            stop_fuse(&mut child, &dir);
+            Err(e)
+        }
+    }
+}
+
+fn stop_fuse(child: &mut Child, dir: &Path) {
+    // Unmounting makes nbdfuse flush, disconnect and exit on its own; SIGTERM and then
+    // SIGKILL only if it does not.
+    if mounted_at(dir) {
+        let _ = Command::new("umount")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status();
+    }
+    let mut deadline = Instant::now() + Duration::from_secs(3);
+    let mut termed = false;
+    while !matches!(child.try_wait(), Ok(Some(_))) {
+        if Instant::now() > deadline {
+            if termed {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            termed = true;
+            deadline = Instant::now() + Duration::from_secs(2);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if mounted_at(dir) {
+        let _ = Command::new("umount").arg("-l").arg(dir).status();
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn mounted_at(dir: &Path) -> bool {
+    let d = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(d.as_str())))
+        .unwrap_or(false)
+}
+
+impl Device {
+    /// Removes the symlink and the block device. Call [`busy`] first.
+    pub fn teardown(mut self) -> Result<(), String> {
+        let _ = std::fs::remove_file(&self.path);
+        match &mut self.kind {
+            Kind::Nbd => run(Command::new("nbd-client").args(["-d", &self.block])).map(|_| ()),
+            Kind::Fuse { nbdfuse, dir } => {
+                let r = run(Command::new("losetup").args(["-d", &self.block]));
+                stop_fuse(nbdfuse, dir);
+                r.map(|_| ())
+            }
+        }
+    }
+}
+
+/// The `major:minor` of a block device, as mountinfo and sysfs print it.
+fn dev_numbers(block: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(block).ok()?.rdev();
+    Some(format!(
+        "{}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    ))
+}
+
+/// What holds the device: mounts and processes that have it open.
+pub fn busy(dev: &Device) -> Option<String> {
+    let mut users = Vec::new();
+    if let Some(numbers) = dev_numbers(&dev.block) {
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            for l in info.lines() {
+                let f: Vec<&str> = l.split(' ').collect();
+                if f.get(2) == Some(&numbers.as_str()) {
+                    users.push(format!("mounted on {}", f.get(4).unwrap_or(&"?")));
+                }
+            }
+        }
+    }
+    let names = [dev.block.clone(), dev.path.display().to_string()];
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let pid = p.file_name().to_string_lossy().into_owned();
+            if pid.parse::<u32>().is_err() {
+                continue;
+            }
+            let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+                continue;
+            };
+            let holds = fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .map(|t| names.iter().any(|n| Path::new(n) == t))
+                    .unwrap_or(false)
+            });
+            if holds {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                users.push(format!("open by {} (pid {pid})", comm.trim()));
+            }
+        }
+    }
+    if users.is_empty() {
+        None
+    } else {
+        Some(users.join(", "))
+    }
+}

@@ -1,0 +1,298 @@
+//! The TCP link to the peer: connecting and accepting, one reader and one writer thread per
+//! connection, and the byte framing of the core's messages.
+//!
+//! Both nodes listen on their configured address. Which connection survives when both dial
+//! at once is decided by the addresses alone: the node with the lower address dials, the
+//! other accepts (and breaks ties in the core, `resolve_conflicts`). There is therefore never
+//! a crossed pair of connections to untangle. The dialer binds its own configured address as
+//! the source, so the acceptor can refuse connections from anyone but the configured peer.
+//!
+//! Every connection has a generation number; what a reader reports about an older connection
+//! is dropped by the engine, so a message from a dead connection never reaches the core.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use shimai_replication::wire;
+
+use crate::engine::Input;
+
+/// What the engine holds of the current connection.
+pub struct Link {
+    pub gen: u64,
+    pub out: Sender<Vec<u8>>,
+    pub stream: TcpStream,
+}
+
+impl Link {
+    /// Closes the socket; reader and writer threads end on their own.
+    pub fn close(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The core wants a connection (TransportCmd::Connect/Reconnect).
+    want: bool,
+    /// The generation of the connection handed to the engine, until it is lost.
+    current: Option<u64>,
+    next_gen: u64,
+}
+
+/// Handle of the connecting/accepting thread.
+#[derive(Clone)]
+pub struct Transport {
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl Transport {
+    /// Starts listening on `me` and the thread that (re)establishes the link to `peer`.
+    pub fn start(
+        resource: String,
+        me: SocketAddr,
+        peer: SocketAddr,
+        connect_int: Duration,
+        engine: Sender<Input>,
+    ) -> std::io::Result<Transport> {
+        let listener = TcpListener::bind(me)?;
+        listener.set_nonblocking(true)?;
+        let t = Transport {
+            state: Arc::new((Mutex::new(State::default()), Condvar::new())),
+        };
+        let t2 = t.clone();
+        let _ = std::thread::Builder::new()
+            .name("transport".into())
+            .spawn(move || t2.run(resource, listener, me, peer, connect_int, engine));
+        Ok(t)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (m, cv) = &*self.state;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let r = f(&mut g);
+        cv.notify_all();
+        r
+    }
+
+    /// Keep a connection up (again).
+    pub fn want(&self, on: bool) {
+        self.with(|s| s.want = on);
+    }
+
+    /// Connection `gen` is gone; dial or accept again if wanted.
+    pub fn lost(&self, gen: u64) {
+        self.with(|s| {
+            if s.current == Some(gen) {
+                s.current = None;
+            }
+        });
+    }
+
+    /// Waits up to `d` for the state to change; returns whether a new connection is wanted.
+    fn wait_wanted(&self, d: Duration) -> bool {
+        let (m, cv) = &*self.state;
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let ready = |s: &mut State| s.want && s.current.is_none();
+        let (mut g, _) = cv
+            .wait_timeout_while(g, d, |s| !ready(s))
+            .unwrap_or_else(|e| e.into_inner());
+        ready(&mut g)
+    }
+
+    fn run(
+        self,
+        resource: String,
+        listener: TcpListener,
+        me: SocketAddr,
+        peer: SocketAddr,
+        connect_int: Duration,
+        engine: Sender<Input>,
+    ) {
+        let dialer = me < peer;
+        let mut last_err = String::new();
+        loop {
+            if !self.wait_wanted(Duration::from_millis(200)) {
+                // Not wanted: still accept and drop, so a peer's attempts fail fast.
+                drain(&listener);
+                continue;
+            }
+            let got = if dialer {
+                drain(&listener);
+                dial(me, peer)
+            } else {
+                accept(&listener, peer, connect_int)
+            };
+            match got {
+                Ok(stream) => {
+                    last_err.clear();
+                    let gen = self.with(|s| {
+                        s.next_gen += 1;
+                        s.current = Some(s.next_gen);
+                        s.next_gen
+                    });
+                    log::info!("{resource}: connection to {peer} established");
+                    if let Err(e) = spawn_link(gen, stream, !dialer, &engine) {
+                        log::warn!("{resource}: cannot use the connection to {peer}: {e}");
+                        self.lost(gen);
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if msg != last_err {
+                        log::info!("{resource}: no connection to {peer} yet: {msg}");
+                        last_err = msg;
+                    }
+                    if dialer {
+                        // connect-int between attempts, cut short when the engine changes state.
+                        let (m, cv) = &*self.state;
+                        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = cv.wait_timeout(g, connect_int);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn drain(listener: &TcpListener) {
+    while let Ok((s, _)) = listener.accept() {
+        drop(s);
+    }
+}
+
+/// Connects from our own address, so the peer can check who we are.
+fn dial(me: SocketAddr, peer: SocketAddr) -> std::io::Result<TcpStream> {
+    let family = if peer.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd: OwnedFd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    let local = SocketAddr::new(me.ip(), 0);
+    use std::os::fd::AsRawFd;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(local))?;
+    connect(fd.as_raw_fd(), &SockaddrStorage::from(peer))?;
+    Ok(TcpStream::from(fd))
+}
+
+/// Waits up to `within` for the peer to connect; others are refused.
+fn accept(
+    listener: &TcpListener,
+    peer: SocketAddr,
+    within: Duration,
+) -> std::io::Result<TcpStream> {
+    let end = std::time::Instant::now() + within;
+    loop {
+        match listener.accept() {
+            Ok((s, from)) if from.ip() == peer.ip() => {
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Ok((_, from)) => {
+                log::warn!("refused a connection from {from}: not the configured peer {peer}");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= end {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "waiting for the peer to connect",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn spawn_link(
+    gen: u64,
+    stream: TcpStream,
+    resolve_conflicts: bool,
+    engine: &Sender<Input>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let reader = stream.try_clone()?;
+    let writer = stream.try_clone()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let e1 = engine.clone();
+    std::thread::Builder::new()
+        .name(format!("peer-recv{gen}"))
+        .spawn(move || receive(gen, reader, e1))?;
+    let e2 = engine.clone();
+    std::thread::Builder::new()
+        .name(format!("peer-send{gen}"))
+        .spawn(move || send(gen, writer, rx, e2))?;
+    let _ = engine.send(Input::PeerUp {
+        link: Link {
+            gen,
+            out: tx,
+            stream,
+        },
+        resolve_conflicts,
+    });
+    Ok(())
+}
+
+/// Decodes messages as they arrive; a decode error ends the connection (ProtocolError is the
+/// core's to report, the daemon only says why the bytes made no sense).
+fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 256 << 10];
+    let why = loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break "the peer closed the connection".to_string(),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break e.to_string(),
+        }
+        let mut used = 0;
+        loop {
+            match wire::decode(&buf[used..]) {
+                Ok(Some((msg, n))) => {
+                    used += n;
+                    if engine.send(Input::Peer { gen, msg }).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = engine.send(Input::PeerLost {
+                        gen,
+                        why: format!("undecodable message from the peer: {e}"),
+                    });
+                    let _ = s.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+    };
+    let _ = engine.send(Input::PeerLost { gen, why });
+}
+
+/// Writes queued messages in order, coalescing what is queued into one write.
+fn send(gen: u64, mut s: TcpStream, rx: Receiver<Vec<u8>>, engine: Sender<Input>) {
+    while let Ok(mut bytes) = rx.recv() {
+        while bytes.len() < (1 << 20) {
+            match rx.try_recv() {
+                Ok(more) => bytes.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = s.write_all(&bytes) {
+            let _ = engine.send(Input::PeerLost {
+                gen,
+                why: e.to_string(),
+            });
+            let _ = s.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! From the command line, the environment and the configuration file to what the daemon runs:
+//! this node's and the peer's addresses, the backing store, the metadata and the core's
+//! [`ResourceConfig`].
+
+use std::fs::{File, OpenOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shimai_config::value::{self, Attach};
+use shimai_config::{MetaDisk, Resource};
+use shimai_metadata::{BlockIo, Layout, MetaDevice, Metadata, Placement};
+use shimai_replication::{
+    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, ResourceConfig, RrConflict,
+};
+
+use crate::error::DaemonError;
+
+/// Where the daemon finds its configuration and puts its runtime files.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: PathBuf,
+    pub node: String,
+    pub run_dir: PathBuf,
+    pub resource: String,
+}
+
+impl Settings {
+    /// `-c`/`SHIMAI_CONFIG`/`/etc/shimai/shimai.conf`, `--node`/`SHIMAI_NODE`/`uname -n`,
+    /// `--run-dir`/`SHIMAI_RUN_DIR`/`/run/shimai`: the command line wins over the environment.
+    pub fn resolve(
+        config: Option<PathBuf>,
+        node: Option<String>,
+        run_dir: Option<PathBuf>,
+        resource: String,
+    ) -> Settings {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Settings {
+            config: config
+                .or_else(|| env("SHIMAI_CONFIG").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("/etc/shimai/shimai.conf")),
+            node: node
+                .or_else(|| env("SHIMAI_NODE").map(|v| v.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| {
+                    nix::sys::utsname::uname()
+                        .map(|u| u.nodename().to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                }),
+            run_dir: run_dir
+                .or_else(|| env("SHIMAI_RUN_DIR").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("/run/shimai")),
+            resource,
+        }
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join(format!("{}.pid", self.resource))
+    }
+    pub fn ctl_socket(&self) -> PathBuf {
+        crate::control::socket_path(&self.run_dir, &self.resource)
+    }
+    pub fn nbd_socket(&self) -> PathBuf {
+        self.run_dir.join(format!("{}.nbd", self.resource))
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.run_dir.join(format!("{}.log", self.resource))
+    }
+}
+
+/// The backing file shared by the metadata store and the disk threads.
+#[derive(Debug, Clone)]
+pub struct SharedFile(pub Arc<File>);
+
+impl BlockIo for SharedFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        self.0.as_ref().read_at(buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> std::io::Result<()> {
+        self.0.as_ref().write_at(buf, off)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.as_ref().flush()
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        self.0.as_ref().size()
+    }
+}
+
+/// Everything the configuration says about this node's resource.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub resource: Resource,
+    pub my_addr: SocketAddr,
+    pub peer_addr: SocketAddr,
+    pub peer_name: String,
+    pub disk: String,
+    pub meta: MetaDisk,
+    pub device: String,
+    pub minor: u32,
+    pub attach: Attach,
+    pub core: ResourceConfig,
+}
+
+/// Loads the configuration, prints its warnings, and finds this node's part of `resource`.
+pub fn plan(s: &Settings) -> Result<Plan, DaemonError> {
+    let parsed = shimai_config::load(&s.config)?;
+    for w in &parsed.warnings {
+        log::warn!("{}: {w}", s.resource);
+    }
+    let bad = |what: String| DaemonError::Setup {
+        file: s.config.clone(),
+        what,
+    };
+    let res = parsed
+        .config
+        .resource(&s.resource)
+        .ok_or_else(|| bad(format!("no resource {} (check the name)", s.resource)))?
+        .clone();
+    let me = res.host_for(&s.node).ok_or_else(|| {
+        bad(format!(
+            "resource {} has no `on {}` section; set --node or SHIMAI_NODE to this node's name",
+            s.resource, s.node
+        ))
+    })?;
+    let peer = res.peer_of(&s.node).ok_or_else(|| {
+        bad(format!(
+            "resource {} names no peer of {}",
+            s.resource, s.node
+        ))
+    })?;
+    let addr = |h: &shimai_config::Host| {
+        h.address.as_ref().map(|a| a.socket_addr()).ok_or_else(|| {
+            bad(format!(
+                "`on {}` of {} has no address",
+                h.name(),
+                s.resource
+            ))
+        })
+    };
+    let vol = me.volume(0).or(me.volumes.first()).ok_or_else(|| {
+        bad(format!(
+            "`on {}` of {} has no device/disk",
+            me.name(),
+            s.resource
+        ))
+    })?;
+    let disk = vol.disk.clone().ok_or_else(|| {
+        bad(format!(
+            "`on {}` of {} has no `disk`",
+            me.name(),
+            s.resource
+        ))
+    })?;
+    let mut core = ResourceConfig::new(0);
+    map_options(&res, &mut core);
+    Ok(Plan {
+        my_addr: addr(me)?,
+        peer_addr: addr(peer)?,
+        peer_name: peer.name().to_string(),
+        disk,
+        meta: vol.meta_disk.clone(),
+        device: vol.device.path(),
+        minor: vol.device.minor,
+        attach: res.options.attach,
+        core,
+        resource: res,
+    })
+}
+
+/// drbd.conf options into the core's configuration (the size comes from the metadata).
+pub fn map_options(r: &Resource, c: &mut ResourceConfig) {
+    let n = &r.net;
+    c.protocol = match r.protocol() {
+        value::Protocol::A => Protocol::A,
+        value::Protocol::B => Protocol::B,
+        value::Protocol::C => Protocol::C,
+    };
+    c.after_sb_0pri = match &n.after_sb_0pri {
+        value::AfterSb0Pri::Disconnect => AfterSb0Pri::Disconnect,
+        value::AfterSb0Pri::DiscardYoungerPrimary => AfterSb0Pri::DiscardYoungerPrimary,
+        value::AfterSb0Pri::DiscardOlderPrimary => AfterSb0Pri::DiscardOlderPrimary,
+        value::AfterSb0Pri::DiscardZeroChanges => AfterSb0Pri::DiscardZeroChanges,
+        value::AfterSb0Pri::DiscardLeastChanges => AfterSb0Pri::DiscardLeastChanges,
+        value::AfterSb0Pri::DiscardLocal => AfterSb0Pri::DiscardLocal,
+        value::AfterSb0Pri::DiscardRemote => AfterSb0Pri::DiscardRemote,
+        // DRBD 9's node-named policy needs node ids; a two-node 8.4 setup disconnects.
+        value::AfterSb0Pri::DiscardNode(_) => AfterSb0Pri::Disconnect,
+    };
+    c.after_sb_1pri = match n.after_sb_1pri {
+        value::AfterSb1Pri::Disconnect => AfterSb1Pri::Disconnect,
+        value::AfterSb1Pri::Consensus => AfterSb1Pri::Consensus,
+        value::AfterSb1Pri::DiscardSecondary => AfterSb1Pri::DiscardSecondary,
+        value::AfterSb1Pri::CallPriLostAfterSb => AfterSb1Pri::CallPriLostAfterSb,
+        value::AfterSb1Pri::ViolentlyAs0p => AfterSb1Pri::ViolentlyAs0p,
+    };
+    c.after_sb_2pri = match n.after_sb_2pri {
+        value::AfterSb2Pri::Disconnect => AfterSb2Pri::Disconnect,
+        value::AfterSb2Pri::ViolentlyAs0p => AfterSb2Pri::ViolentlyAs0p,
+        value::AfterSb2Pri::CallPriLostAfterSb => AfterSb2Pri::CallPriLostAfterSb,
+    };
+    c.always_asbp = n.always_asbp;
+    c.rr_conflict = match n.rr_conflict {
+        value::RrConflict::CallPriLost => RrConflict::CallPriLost,
+        value::RrConflict::Violently => RrConflict::Violently,
+        // DRBD 9 additions: the safe choice of 8.4.
+        value::RrConflict::Disconnect
+        | value::RrConflict::RetryConnect
+        | value::RrConflict::AutoDiscard => RrConflict::Disconnect,
+    };
+    c.allow_two_primaries = n.allow_two_primaries;
+    c.al_extents = r.disk.al_extents;
+    c.max_epoch_size = n.max_epoch_size;
+    c.resync_rate_kib = u32::try_from(r.disk.resync_rate.0).unwrap_or(u32::MAX);
+    c.c_max_rate_kib = u32::try_from(r.disk.c_max_rate.0).unwrap_or(u32::MAX);
+    c.verify_alg = n.verify_alg.clone();
+    c.shared_secret = n.shared_secret.as_ref().map(|s| s.as_bytes().to_vec());
+    c.ping_int_ms = n.ping_int.as_duration().as_millis() as u64;
+    c.ping_timeout_ms = n.ping_timeout.as_duration().as_millis() as u64;
+    c.timeout_ms = n.timeout.as_duration().as_millis() as u64;
+    c.fencing = match r.disk.fencing {
+        value::Fencing::DontCare => Fencing::DontCare,
+        value::Fencing::ResourceOnly => Fencing::ResourceOnly,
+        value::Fencing::ResourceAndStonith => Fencing::ResourceAndStonith,
+    };
+}
+
+/// The opened backing store and its metadata.
+pub struct Storage {
+    /// The data area starts at byte 0 of this file.
+    pub data: SharedFile,
+    pub meta: Metadata<SharedFile>,
+}
+
+fn open_rw(path: &str) -> Result<SharedFile, DaemonError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(|f| SharedFile(Arc::new(f)))
+        .map_err(|e| DaemonError::io("cannot open backing store", path, e))
+}
+
+fn placement(meta: &MetaDisk) -> Placement {
+    match meta {
+        MetaDisk::Internal => Placement::Internal,
+        MetaDisk::External { index: None, .. } => Placement::External,
+        MetaDisk::External { index: Some(i), .. } => Placement::Indexed(*i),
+    }
+}
+
+/// Opens the backing store and reads its metadata (attach).
+pub fn open_storage(p: &Plan, resource: &str) -> Result<Storage, DaemonError> {
+    let data = open_rw(&p.disk)?;
+    let md_dev = match &p.meta {
+        MetaDisk::Internal => data.clone(),
+        MetaDisk::External { path, .. } => open_rw(path)?,
+    };
+    let md_path = match &p.meta {
+        MetaDisk::Internal => p.disk.clone(),
+        MetaDisk::External { path, .. } => path.clone(),
+    };
+    let meta = shimai_metadata::open(
+        MetaDevice::new(md_dev, md_path, resource),
+        placement(&p.meta),
+    )?;
+    if let MetaDisk::External { .. } = p.meta {
+        let size = data
+            .size()
+            .map_err(|e| DaemonError::io("cannot size", &p.disk, e))?;
+        meta.check_data_device(&p.disk, size)?;
+    }
+    Ok(Storage { data, meta })
+}
+
+/// `create-md`: writes fresh metadata for this node's backing store.
+pub fn create_md(p: &Plan, resource: &str, device_uuid: u64) -> Result<u64, DaemonError> {
+    let data = open_rw(&p.disk)?;
+    let data_size = data
+        .size()
+        .map_err(|e| DaemonError::io("cannot size", &p.disk, e))?;
+    let (dev, layout) = match &p.meta {
+        MetaDisk::Internal => {
+            let layout = Layout::internal(&p.disk, data_size, p.core.al_extents)?;
+            (MetaDevice::new(data, p.disk.clone(), resource), layout)
+        }
+        MetaDisk::External { path, index } => {
+            let md = open_rw(path)?;
+            let md_size = md
+                .size()
+                .map_err(|e| DaemonError::io("cannot size", path, e))?;
+            let layout = Layout::external(path, md_size, data_size, p.core.al_extents, *index)?;
+            (MetaDevice::new(md, path.clone(), resource), layout)
+        }
+    };
+    let md = shimai_metadata::create(dev, layout, device_uuid)?;
+    Ok(md.superblock().data_size)
+}
+
+/// Eight random bytes from the kernel (identifiers, challenges).
+pub fn entropy() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        if f.read_exact(&mut b).is_ok() {
+            return u64::from_le_bytes(b);
+        }
+    }
+    // No /dev/urandom: time and pid still differ between nodes and runs.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
+}
