@@ -1,0 +1,349 @@
+//! Running a verb on the resources it names.
+//!
+//! Each verb is carried out per resource, in configuration order; with
+//! `all`, a failure on one resource is reported and the others still run
+//! (as `drbdadm up all` on a mutual-backup pair must start the healthy
+//! resource), and the exit code is the first failure's.
+
+use std::io::Write;
+use std::sync::mpsc;
+
+use shimai_config::{Config, Resource};
+use shimai_metadata::{detect, Detected, MdFlags, MetaDevice, Placement};
+use shimaid::control::{Request, StatusReport};
+
+use crate::cli::{Verb, Wait};
+use crate::context::{Loaded, Settings};
+use crate::createmd::{self, Overwrite};
+use crate::daemon::{self, WaitFor};
+use crate::error::AdmError;
+use crate::format::{self, proc::Minor};
+use crate::wfc;
+
+/// Where a verb writes, and how it asks a question (`None`: no terminal).
+pub struct Console<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub ask: Option<&'a mut dyn FnMut(&str) -> bool>,
+}
+
+impl Console<'_> {
+    fn fail(&mut self, e: &AdmError) -> i32 {
+        let _ = writeln!(self.err, "shimaiadm: {e}");
+        e.exit_code()
+    }
+
+    fn print(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+/// Runs `verb`; returns the exit code.
+pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
+    let loaded = match Loaded::load(&settings.config) {
+        Ok(l) => l,
+        Err(e) => return con.fail(&e),
+    };
+    if matches!(
+        verb,
+        Verb::Dump(_) | Verb::Up(_) | Verb::Adjust(_) | Verb::CreateMd { .. }
+    ) {
+        for w in &loaded.warnings {
+            let _ = writeln!(con.err, "shimaiadm: {w}");
+        }
+    }
+    if let Verb::Dump(t) = verb {
+        return dump(&loaded, &t.res, con);
+    }
+    let resources = match loaded.select(verb.target(), &settings.node) {
+        Ok(r) => r,
+        Err(e) => return con.fail(&e),
+    };
+    match verb {
+        Verb::Proc(_) => return proc(settings, &resources, con),
+        Verb::Status {
+            json: true,
+            verbose: _,
+            target: _,
+        } => return status_json(settings, &resources, con),
+        Verb::Events { now, .. } => return events(settings, &resources, *now, con),
+        _ => {}
+    }
+    let mut code = 0;
+    for r in resources {
+        if let Err(e) = one(settings, &loaded, r, verb, con) {
+            let c = con.fail(&e);
+            if code == 0 {
+                code = c;
+            }
+        }
+    }
+    code
+}
+
+/// A verb on one resource.
+fn one(
+    settings: &Settings,
+    loaded: &Loaded,
+    r: &Resource,
+    verb: &Verb,
+    con: &mut Console<'_>,
+) -> Result<(), AdmError> {
+    let name = r.name.as_str();
+    let simple = |req: Request| daemon::command(settings, name, &req);
+    let said = match verb {
+        Verb::CreateMd { force, .. } => return create_md(settings, loaded, r, *force, con),
+        Verb::Up(_) => return daemon::start(settings, name),
+        Verb::Down(_) => return daemon::stop(settings, name),
+        Verb::Adjust(_) => {
+            if daemon::is_up(settings, name) {
+                simple(Request::Adjust)?
+            } else {
+                return daemon::start(settings, name);
+            }
+        }
+        Verb::Role(_) => return show(con, &daemon::status(settings, name)?, format::legacy::role),
+        Verb::Cstate(_) => {
+            return show(
+                con,
+                &daemon::status(settings, name)?,
+                format::legacy::cstate,
+            )
+        }
+        Verb::Dstate(_) => {
+            return show(
+                con,
+                &daemon::status(settings, name)?,
+                format::legacy::dstate,
+            )
+        }
+        Verb::Status { verbose, .. } => {
+            let s = daemon::status(settings, name)?;
+            con.print(&format::status::status_text(&s, *verbose));
+            return Ok(());
+        }
+        Verb::WaitConnect(w) => return wait(settings, r, w, WaitFor::Connection),
+        Verb::WaitSync(w) => return wait(settings, r, w, WaitFor::Sync),
+        Verb::Attach(_) => simple(Request::Attach)?,
+        Verb::Detach(_) => simple(Request::Detach)?,
+        Verb::Connect {
+            discard_my_data, ..
+        } => simple(Request::Connect {
+            discard_my_data: *discard_my_data,
+        })?,
+        Verb::Disconnect(_) => simple(Request::Disconnect)?,
+        Verb::Primary { force, .. } => simple(Request::Primary { force: *force })?,
+        Verb::Secondary(_) => simple(Request::Secondary)?,
+        Verb::Verify(_) => simple(Request::Verify)?,
+        Verb::Invalidate(_) => simple(Request::Invalidate)?,
+        Verb::InvalidateRemote(_) => simple(Request::InvalidateRemote)?,
+        Verb::NewCurrentUuid { clear_bitmap, .. } => simple(Request::NewCurrentUuid {
+            clear_bitmap: *clear_bitmap,
+        })?,
+        Verb::Outdate(_) => simple(Request::Outdate)?,
+        Verb::PauseSync(_) => simple(Request::PauseSync)?,
+        Verb::ResumeSync(_) => simple(Request::ResumeSync)?,
+        // Handled for all resources at once in `run`.
+        Verb::Proc(_) | Verb::Events { .. } | Verb::Dump(_) => None,
+    };
+    if let Some(msg) = said {
+        con.print(&format!("{name}: {msg}\n"));
+    }
+    Ok(())
+}
+
+fn show(
+    con: &mut Console<'_>,
+    s: &StatusReport,
+    f: fn(&StatusReport) -> String,
+) -> Result<(), AdmError> {
+    con.print(&f(s));
+    Ok(())
+}
+
+/// `dump`: the canonical text of the whole file, or of one resource
+/// (with the file's `global` and `common`). Not limited to this node.
+fn dump(loaded: &Loaded, name: &str, con: &mut Console<'_>) -> i32 {
+    if name == "all" {
+        con.print(&loaded.config.dump());
+        return 0;
+    }
+    let Some(r) = loaded.config.resource(name) else {
+        // Reuse the message that lists the configured names.
+        return match loaded.select(name, "") {
+            Err(e) => con.fail(&e),
+            Ok(_) => 0,
+        };
+    };
+    let one = Config {
+        resources: vec![r.clone()],
+        ..loaded.config.clone()
+    };
+    con.print(&one.dump());
+    0
+}
+
+/// The minor number /proc/drbd shows for a resource that is down.
+fn minor_of(r: &Resource, node: &str) -> u32 {
+    r.host_for(node)
+        .and_then(|h| h.volumes.first())
+        .map_or(0, |v| v.device.minor)
+}
+
+fn proc(settings: &Settings, resources: &[&Resource], con: &mut Console<'_>) -> i32 {
+    let mut code = 0;
+    let mut reports = Vec::new();
+    let mut down = Vec::new();
+    for r in resources {
+        match daemon::status(settings, &r.name) {
+            Ok(s) => reports.push(s),
+            // /proc/drbd shows a configured minor that is down this way.
+            Err(AdmError::NotRunning { .. }) => down.push(minor_of(r, &settings.node)),
+            Err(e) => {
+                let c = con.fail(&e);
+                if code == 0 {
+                    code = c;
+                }
+            }
+        }
+    }
+    let mut minors: Vec<Minor<'_>> = reports.iter().map(Minor::Up).collect();
+    minors.extend(down.into_iter().map(|minor| Minor::Down { minor }));
+    con.print(&format::proc::proc_file(&minors));
+    code
+}
+
+fn status_json(settings: &Settings, resources: &[&Resource], con: &mut Console<'_>) -> i32 {
+    let mut code = 0;
+    let mut reports = Vec::new();
+    for r in resources {
+        match daemon::status(settings, &r.name) {
+            Ok(s) => reports.push(s),
+            Err(e) => {
+                let c = con.fail(&e);
+                if code == 0 {
+                    code = c;
+                }
+            }
+        }
+    }
+    let refs: Vec<&StatusReport> = reports.iter().collect();
+    con.print(&format::json(&refs));
+    code
+}
+
+/// `events`: one reader thread per resource; the lines come back over a
+/// channel and are written whole, in arrival order, by this thread.
+fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Console<'_>) -> i32 {
+    let (tx, rx) = mpsc::channel::<String>();
+    let results: Vec<Result<(), AdmError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = resources
+            .iter()
+            .map(|r| {
+                let tx = tx.clone();
+                let name = r.name.clone();
+                scope.spawn(move || {
+                    daemon::events(settings, &name, now, &mut |e| {
+                        let _ = tx.send(format::events::event_line(e));
+                    })
+                })
+            })
+            .collect();
+        // The loop ends when every reader has finished and dropped its sender.
+        drop(tx);
+        for line in rx {
+            con.print(&line);
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(AdmError::Daemon {
+                        code: 1,
+                        message: "an event reader failed".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut code = 0;
+    for r in results {
+        if let Err(e) = r {
+            let c = con.fail(&e);
+            if code == 0 {
+                code = c;
+            }
+        }
+    }
+    code
+}
+
+/// The local metadata flags, read without writing (the daemon may be
+/// running); `None` when they cannot be read.
+fn local_flags(r: &Resource, node: &str) -> Option<MdFlags> {
+    let v = r.host_for(node)?.volumes.first()?;
+    let (path, placement) = match &v.meta_disk {
+        shimai_config::MetaDisk::Internal => (v.disk.clone()?, Placement::Internal),
+        shimai_config::MetaDisk::External { path, index } => (
+            path.clone(),
+            index.map_or(Placement::External, Placement::Indexed),
+        ),
+    };
+    let file = daemon::open_ro(&path)?;
+    match detect(
+        &MetaDevice::new(&file, path.as_str(), r.name.as_str()),
+        placement,
+    ) {
+        Ok(Detected::Present(sb)) => Some(sb.flags),
+        _ => None,
+    }
+}
+
+fn wait(settings: &Settings, r: &Resource, w: &Wait, what: WaitFor) -> Result<(), AdmError> {
+    let chosen = if w.timeout.is_some() {
+        None
+    } else {
+        wfc::choose(&r.startup, local_flags(r, &settings.node))
+    };
+    let timeout = wfc::with_override(w.timeout, chosen);
+    daemon::wait(settings, &r.name, what, timeout)
+}
+
+fn create_md(
+    settings: &Settings,
+    loaded: &Loaded,
+    r: &Resource,
+    force: bool,
+    con: &mut Console<'_>,
+) -> Result<(), AdmError> {
+    if daemon::is_up(settings, &r.name) {
+        return Err(AdmError::Refused {
+            code: 1,
+            message: format!(
+                "{}: shimaid is running and owns the disk; run `shimaiadm down {}` first (create-md works offline)",
+                r.name, r.name
+            ),
+        });
+    }
+    let targets = createmd::targets(r, &settings.node, &loaded.file)?;
+    // Check every volume before writing any.
+    let plans = targets
+        .iter()
+        .map(createmd::plan)
+        .collect::<Result<Vec<_>, _>>()?;
+    for plan in &plans {
+        let line = {
+            let mut overwrite = if force {
+                Overwrite::Yes
+            } else if let Some(ask) = con.ask.as_mut() {
+                Overwrite::Ask(&mut **ask)
+            } else {
+                Overwrite::Refuse
+            };
+            createmd::execute(plan, &mut overwrite)?
+        };
+        con.print(&format!("{line}\n"));
+    }
+    Ok(())
+}
