@@ -27,26 +27,45 @@ fn writes_through_the_export_reach_both_disks() {
 
     let data = pattern(8 << 20, 1);
     nbd_write(&p, 0, 0, &data);
-    assert!(nbd_read(&p, 0, data.len()) == data, "read back through the export");
+    assert!(
+        nbd_read(&p, 0, data.len()) == data,
+        "read back through the export"
+    );
     // Protocol C: acknowledged means on the peer's disk too.
     let (a, b) = (p.data(0), p.data(1));
     assert!(a[..data.len()] == data[..], "on the Primary's backing file");
     assert!(a == b, "both backing files identical");
     assert!(p.counter(0, "ns") >= 8 * 1024, "ns counts what was sent");
-    assert!(p.counter(1, "nr") >= 8 * 1024, "nr counts what was received");
+    assert!(
+        p.counter(1, "nr") >= 8 * 1024,
+        "nr counts what was received"
+    );
     assert!(p.counter(1, "dw") >= 8 * 1024, "dw on the Secondary");
 
     // The Secondary refuses to be promoted while the other is Primary, and has no export.
     let r = p.ctl(1, r#"{"cmd":"primary"}"#);
     assert!(r.contains("refused"), "{r}");
     p.ok(0, r#"{"cmd":"secondary"}"#);
-    assert!(!p.run_dir(0).join("r0.nbd").exists(), "export gone after secondary");
+    assert!(
+        !p.run_dir(0).join("r0.nbd").exists(),
+        "export gone after secondary"
+    );
 }
 
 #[test]
 fn ext4_switches_over_between_nodes() {
     let test = "ext4_switches_over_between_nodes";
-    if !have(test, &["nbdfuse", "losetup", "mkfs.ext4", "e2fsck", "mount", "umount"]) {
+    if !have(
+        test,
+        &[
+            "nbdfuse",
+            "losetup",
+            "mkfs.ext4",
+            "e2fsck",
+            "mount",
+            "umount",
+        ],
+    ) {
         return;
     }
     let mut p = Pair::new("repl-fs", 64, "  options { attach fuse; }");
@@ -60,7 +79,12 @@ fn ext4_switches_over_between_nodes() {
     shimai_tests::sh(&format!("mkfs.ext4 -F -q {}", dev0.display()));
     let m = p.mount(0);
     let files: Vec<(String, Vec<u8>)> = (0..4)
-        .map(|k| (format!("file{k}"), pattern((1 << 20) + k * 4097, k as u32 + 7)))
+        .map(|k| {
+            (
+                format!("file{k}"),
+                pattern((1 << 20) + k * 4097, k as u32 + 7),
+            )
+        })
         .collect();
     for (name, d) in &files {
         std::fs::write(m.join(name), d).unwrap();
@@ -78,7 +102,11 @@ fn ext4_switches_over_between_nodes() {
     assert!(!dev0.exists(), "no device on a Secondary");
     p.wait(1, "peer_role", "Secondary", 5);
     p.ok(1, r#"{"cmd":"primary"}"#);
-    let out = shimai_tests::run(std::process::Command::new("e2fsck").arg("-fn").arg(p.device(1)));
+    let out = shimai_tests::run(
+        std::process::Command::new("e2fsck")
+            .arg("-fn")
+            .arg(p.device(1)),
+    );
     assert!(
         out.status.success(),
         "e2fsck -fn on the other node: {}",
@@ -86,9 +114,15 @@ fn ext4_switches_over_between_nodes() {
     );
     let m1 = p.mount(1);
     for (name, d) in &files {
-        assert!(std::fs::read(m1.join(name)).unwrap() == *d, "{name} differs on beta");
+        assert!(
+            std::fs::read(m1.join(name)).unwrap() == *d,
+            "{name} differs on beta"
+        );
     }
     p.umount(&m1);
     p.ok(1, r#"{"cmd":"secondary"}"#);
-    assert!(p.data(0) == p.data(1), "backing files identical after switchover");
+    assert!(
+        p.data(0) == p.data(1),
+        "backing files identical after switchover"
+    );
 }

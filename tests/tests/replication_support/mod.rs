@@ -68,12 +68,11 @@ impl Pair {
             size_kib: 0,
             mounts: Vec::new(),
         };
-        for i in 0..2 {
+        for (i, name) in NAMES.iter().enumerate() {
             let out = p.shimaid(i).arg("--create-md").arg("r0").output().unwrap();
             assert!(
                 out.status.success(),
-                "create-md on {}: {}",
-                NAMES[i],
+                "create-md on {name}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -231,7 +230,11 @@ impl Pair {
     pub fn mount(&mut self, i: usize) -> PathBuf {
         let m = self.dir.join(&format!("{}.mnt", NAMES[i]));
         std::fs::create_dir_all(&m).unwrap();
-        shimai_tests::sh(&format!("mount {} {}", self.device(i).display(), m.display()));
+        shimai_tests::sh(&format!(
+            "mount {} {}",
+            self.device(i).display(),
+            m.display()
+        ));
         self.mounts.push(m.clone());
         m
     }
@@ -325,7 +328,11 @@ impl Drop for Pair {
                 if std::fs::read_to_string(&bf).is_ok_and(|b| b.starts_with(&dir)) {
                     let dev = format!("/dev/{}", l.file_name().to_string_lossy());
                     shimai_tests::unmount_below(Path::new(&dev));
-                    let _ = Command::new("umount").arg("-l").arg(&dev).stderr(Stdio::null()).status();
+                    let _ = Command::new("umount")
+                        .arg("-l")
+                        .arg(&dev)
+                        .stderr(Stdio::null())
+                        .status();
                     let _ = Command::new("losetup").arg("-d").arg(&dev).status();
                 }
             }
