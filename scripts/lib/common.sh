@@ -5,7 +5,7 @@ SHIMAI_PACKAGES=(
   resource-agents pacemaker-cli-utils libxml2-utils iproute2 kmod psmisc
   e2fsprogs xfsprogs util-linux procps tcpdump strace
   pacemaker corosync crmsh apache2 curl
-  nbdkit libnbd-bin fio
+  nbdkit libnbd-bin fio g++
 )
 
 step() {

@@ -374,3 +374,38 @@ pub fn ocf_tester(
 }
 
 pub mod cluster;
+
+/// An agent's `meta-data` output; the action must succeed.
+pub fn meta_data(agent: &Path) -> String {
+    // Shell agents find ocf-shellfuncs through OCF_ROOT.
+    let out = run(Command::new(agent)
+        .arg("meta-data")
+        .env("OCF_ROOT", "/usr/lib/ocf"));
+    assert!(out.status.success(), "{} meta-data failed", agent.display());
+    String::from_utf8(out.stdout).expect("meta-data is UTF-8")
+}
+
+/// Checks meta-data XML with xmllint the way ocf-tester does (from stdin in
+/// /usr/share/resource-agents, so the DOCTYPE's relative `ra-api-1.dtd`
+/// resolves). `args` are xmllint's, e.g. `["--noout", "--valid"]` or
+/// `["--noout", "--relaxng", "metadata.rng"]`. Returns (valid, xmllint's messages).
+pub fn xmllint(args: &[&str], xml: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("xmllint")
+        .current_dir("/usr/share/resource-agents")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run xmllint");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(xml.as_bytes()).expect("feed xmllint");
+    }
+    let out = child.wait_with_output().expect("wait for xmllint");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

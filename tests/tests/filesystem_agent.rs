@@ -4,6 +4,7 @@
 
 mod filesystem_support;
 
+use shimai_tests::{meta_data, xmllint};
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -58,37 +59,6 @@ fn ocf_tester_passes_with_several_parameter_sets() {
     );
     assert!(filesystem_support::mounts_of(&w).is_empty());
     assert!(filesystem_support::mounts_of(&x).is_empty());
-}
-
-fn meta_data(agent: &std::path::Path) -> String {
-    let out = shimai_tests::run(Command::new(agent).arg("meta-data"));
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).expect("meta-data is UTF-8")
-}
-
-fn xmllint(args: &[&str], xml: &str) -> (bool, String) {
-    use std::io::Write;
-    // From stdin in the schema directory, as ocf-tester does, so that the
-    // DOCTYPE's relative "ra-api-1.dtd" resolves.
-    let mut child = Command::new("xmllint")
-        .current_dir("/usr/share/resource-agents")
-        .args(args)
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run xmllint");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -4,23 +4,8 @@
 
 mod ipaddr2_support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use ipaddr2_support::ours;
-use shimai_tests::{have_program, reference_agent, run, workspace};
-
-fn meta_data(agent: &std::path::Path) -> String {
-    let out = run(Command::new(agent)
-        .arg("meta-data")
-        .env("OCF_ROOT", "/usr/lib/ocf"));
-    assert!(
-        out.status.success(),
-        "meta-data failed for {}",
-        agent.display()
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 meta-data")
-}
+use shimai_tests::{have_program, meta_data, reference_agent, workspace, xmllint};
 
 /// (name, default) of every `<parameter>`, in order; a missing default is "".
 fn params(xml: &str) -> Vec<(String, String)> {
@@ -61,37 +46,15 @@ fn actions(xml: &str) -> Vec<String> {
         .collect()
 }
 
-fn xmllint(args: &[&str], xml: &str) -> (bool, String) {
-    let mut child = Command::new("xmllint")
-        .args(args)
-        .current_dir("/usr/share/resource-agents")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run xmllint");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(xml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn ipaddr2_meta_data_is_valid() {
     if !have_program("ipaddr2_meta_data_is_valid", "xmllint") {
         return;
     }
     let xml = meta_data(&ours());
-    let (ok, err) = xmllint(&["--noout", "--valid", "-"], &xml);
+    let (ok, err) = xmllint(&["--noout", "--valid"], &xml);
     assert!(ok, "ra-api-1.dtd: {err}");
-    let (ok, err) = xmllint(&["--noout", "--relaxng", "metadata.rng", "-"], &xml);
+    let (ok, err) = xmllint(&["--noout", "--relaxng", "metadata.rng"], &xml);
     assert!(ok, "metadata.rng: {err}");
     assert!(xml.contains("<resource-agent name=\"IPaddr2\""));
 }
