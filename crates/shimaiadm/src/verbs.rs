@@ -233,10 +233,22 @@ fn status_json(settings: &Settings, resources: &[&Resource], con: &mut Console<'
     code
 }
 
+/// What an event reader sends to the writing thread.
+enum EventMsg {
+    Line(String),
+    /// This resource's initial state is complete (its `exists -`, or the
+    /// end of its stream).
+    InitialDone,
+    /// This resource's reader failed before its initial state was complete.
+    Failed,
+}
+
 /// `events`: one reader thread per resource; the lines come back over a
-/// channel and are written whole, in arrival order, by this thread.
+/// channel and are written whole, in arrival order, by this thread. As
+/// `drbdsetup events2`, one `exists -` follows the initial state of all
+/// the resources together.
 fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Console<'_>) -> i32 {
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<EventMsg>();
     let results: Vec<Result<(), AdmError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = resources
             .iter()
@@ -244,16 +256,45 @@ fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Con
                 let tx = tx.clone();
                 let name = r.name.clone();
                 scope.spawn(move || {
-                    daemon::events(settings, &name, now, &mut |e| {
-                        let _ = tx.send(format::events::event_line(e));
-                    })
+                    let mut done = false;
+                    let result = daemon::events(settings, &name, now, &mut |e| {
+                        if format::events::ends_initial_state(e) {
+                            if !done {
+                                done = true;
+                                let _ = tx.send(EventMsg::InitialDone);
+                            }
+                        } else {
+                            let _ = tx.send(EventMsg::Line(format::events::event_line(e)));
+                        }
+                    });
+                    if !done {
+                        let _ = tx.send(if result.is_ok() {
+                            EventMsg::InitialDone
+                        } else {
+                            EventMsg::Failed
+                        });
+                    }
+                    result
                 })
             })
             .collect();
         // The loop ends when every reader has finished and dropped its sender.
         drop(tx);
-        for line in rx {
-            con.print(&line);
+        let mut pending = resources.len();
+        let mut complete = 0;
+        for msg in rx {
+            match msg {
+                EventMsg::Line(line) => con.print(&line),
+                EventMsg::InitialDone | EventMsg::Failed => {
+                    if matches!(msg, EventMsg::InitialDone) {
+                        complete += 1;
+                    }
+                    pending -= 1;
+                    if pending == 0 && complete > 0 {
+                        con.print("exists -\n");
+                    }
+                }
+            }
         }
         handles
             .into_iter()
