@@ -126,3 +126,41 @@ fn ext4_switches_over_between_nodes() {
         "backing files identical after switchover"
     );
 }
+
+#[test]
+fn peers_with_different_secrets_never_exchange_data() {
+    let test = "peers_with_different_secrets_never_exchange_data";
+    if !have(test, &[]) {
+        return;
+    }
+    let mut p = Pair::with_net(
+        "repl-auth",
+        16,
+        "shared-secret \"s3cret\";",
+        "  options { attach none; }",
+    );
+    p.edit_conf(1, "s3cret", "wrong");
+    p.up(0);
+    p.up(1);
+    p.wait(0, "connection", "StandAlone", 15);
+    p.wait(1, "connection", "StandAlone", 15);
+    for i in 0..2 {
+        assert_eq!(p.field(i, "peer_disk"), "DUnknown");
+        assert_eq!(p.counter(i, "nr"), 0, "no data received");
+    }
+    let log = p.log(0) + &p.log(1);
+    for l in log.lines().filter(|l| l.contains("auth")) {
+        eprintln!("{l}");
+    }
+    assert!(
+        log.contains("authentication failed"),
+        "the log says why:\n{log}"
+    );
+
+    // Same secret: they connect.
+    p.edit_conf(1, "wrong", "s3cret");
+    p.ok(1, r#"{"cmd":"down"}"#);
+    p.up(1);
+    p.ok(0, r#"{"cmd":"connect"}"#);
+    p.wait(0, "connection", "Connected", 15);
+}

@@ -18,7 +18,7 @@ use crate::control::{Reply, Request};
 use crate::device::{self, Device};
 use crate::disk::Job;
 use crate::nbd::{ConnMsg, Export};
-use crate::peer::{Link, Transport};
+use crate::peer::{Link, Out, Transport};
 use crate::report::{self, Names};
 use crate::setup::{self, Plan, Settings, SharedFile};
 
@@ -434,7 +434,12 @@ impl Engine {
                     let mut b = Vec::new();
                     match wire::encode(&msg, &mut b) {
                         Ok(()) => {
-                            let _ = l.out.send(b);
+                            let out = if matches!(msg, wire::Msg::Ping | wire::Msg::PingAck) {
+                                Out::Urgent(b)
+                            } else {
+                                Out::Data(b)
+                            };
+                            let _ = l.out.send(out);
                         }
                         Err(e) => log::error!("{res}: cannot encode a message for the peer: {e}"),
                     }

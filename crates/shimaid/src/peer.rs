@@ -7,6 +7,11 @@
 //! a crossed pair of connections to untangle. The dialer binds its own configured address as
 //! the source, so the acceptor can refuse connections from anyone but the configured peer.
 //!
+//! Keep-alive messages (`Ping`, `PingAck`) carry no ordering meaning, so the writer sends
+//! them ahead of queued bulk data (DRBD gives them a socket of their own for the same
+//! reason): a link busy with a resync does not miss `ping-timeout`. Everything else keeps
+//! the core's order.
+//!
 //! Every connection has a generation number; what a reader reports about an older connection
 //! is dropped by the engine, so a message from a dead connection never reaches the core.
 
@@ -25,8 +30,15 @@ use crate::engine::Input;
 /// What the engine holds of the current connection.
 pub struct Link {
     pub gen: u64,
-    pub out: Sender<Vec<u8>>,
+    pub out: Sender<Out>,
     pub stream: TcpStream,
+}
+
+/// Encoded messages for the writer.
+pub enum Out {
+    /// Keep-alive: may overtake queued data.
+    Urgent(Vec<u8>),
+    Data(Vec<u8>),
 }
 
 impl Link {
@@ -277,16 +289,25 @@ fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
     let _ = engine.send(Input::PeerLost { gen, why });
 }
 
-/// Writes queued messages in order, coalescing what is queued into one write.
-fn send(gen: u64, mut s: TcpStream, rx: Receiver<Vec<u8>>, engine: Sender<Input>) {
-    while let Ok(mut bytes) = rx.recv() {
-        while bytes.len() < (1 << 20) {
+/// Writes queued messages in order (keep-alives first), coalescing what is queued into one
+/// write.
+fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, engine: Sender<Input>) {
+    let mut urgent = Vec::new();
+    let mut data = Vec::new();
+    let put = |o: Out, urgent: &mut Vec<u8>, data: &mut Vec<u8>| match o {
+        Out::Urgent(b) => urgent.extend_from_slice(&b),
+        Out::Data(b) => data.extend_from_slice(&b),
+    };
+    while let Ok(first) = rx.recv() {
+        put(first, &mut urgent, &mut data);
+        while data.len() < (1 << 20) {
             match rx.try_recv() {
-                Ok(more) => bytes.extend_from_slice(&more),
+                Ok(more) => put(more, &mut urgent, &mut data),
                 Err(_) => break,
             }
         }
-        if let Err(e) = s.write_all(&bytes) {
+        urgent.append(&mut data);
+        if let Err(e) = s.write_all(&urgent) {
             let _ = engine.send(Input::PeerLost {
                 gen,
                 why: e.to_string(),
@@ -294,5 +315,6 @@ fn send(gen: u64, mut s: TcpStream, rx: Receiver<Vec<u8>>, engine: Sender<Input>
             let _ = s.shutdown(Shutdown::Both);
             return;
         }
+        urgent.clear();
     }
 }

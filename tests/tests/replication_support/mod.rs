@@ -24,7 +24,8 @@ pub fn have(test: &str, programs: &[&str]) -> bool {
 
 pub struct Pair {
     pub dir: TempDir,
-    pub conf: PathBuf,
+    /// One config file per node (identical unless a test edits one).
+    pub confs: [PathBuf; 2],
     pub res: String,
     pids: [Option<i32>; 2],
     /// The data area (from the first status).
@@ -36,6 +37,11 @@ impl Pair {
     /// Writes the config for resource `r0` with `extra` inside the resource block, creates
     /// `size_mib` sparse backing files and fresh metadata on both nodes.
     pub fn new(test: &str, size_mib: u64, extra: &str) -> Pair {
+        Pair::with_net(test, size_mib, "", extra)
+    }
+
+    /// As [`Pair::new`], with `net` added to the `net { }` section.
+    pub fn with_net(test: &str, size_mib: u64, net: &str, extra: &str) -> Pair {
         let dir = TempDir::new(test);
         let port = 20000 + (std::process::id() * 13 + Self::next()) % 30000;
         let mut hosts = String::new();
@@ -52,17 +58,16 @@ impl Pair {
                 a = i + 1,
             ));
         }
-        let conf = dir.join("shimai.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "resource r0 {{\n  net {{ connect-int 1; ping-int 1; }}\n  disk {{ resync-rate 400M; }}\n{extra}\n{hosts}}}\n"
-            ),
-        )
-        .unwrap();
+        let text = format!(
+            "resource r0 {{\n  net {{ connect-int 1; ping-int 1; {net} }}\n  disk {{ resync-rate 400M; }}\n{extra}\n{hosts}}}\n"
+        );
+        let confs = NAMES.map(|n| dir.join(&format!("{n}.conf")));
+        for c in &confs {
+            std::fs::write(c, &text).unwrap();
+        }
         let p = Pair {
             dir,
-            conf,
+            confs,
             res: "r0".into(),
             pids: [None, None],
             size_kib: 0,
@@ -107,12 +112,19 @@ impl Pair {
     fn shimaid(&self, i: usize) -> Command {
         let mut c = Command::new(shimai_tests::bin("shimaid"));
         c.arg("-c")
-            .arg(&self.conf)
+            .arg(&self.confs[i])
             .arg("--node")
             .arg(NAMES[i])
             .env("SHIMAI_RUN_DIR", self.run_dir(i))
             .stdin(Stdio::null());
         c
+    }
+
+    /// Replaces `from` by `to` in node `i`'s config.
+    pub fn edit_conf(&self, i: usize, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.confs[i]).unwrap();
+        assert!(text.contains(from), "{from} not in the config");
+        std::fs::write(&self.confs[i], text.replace(from, to)).unwrap();
     }
 
     /// Starts node `i` detached; returns once its control socket answers.
