@@ -318,3 +318,25 @@ fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, engine: Sender<Input>) {
         urgent.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alives_overtake_queued_data_and_data_keeps_its_order() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let out = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut inp, _) = l.accept().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (etx, _erx) = std::sync::mpsc::channel();
+        tx.send(Out::Data(b"d1".to_vec())).unwrap();
+        tx.send(Out::Data(b"d2".to_vec())).unwrap();
+        tx.send(Out::Urgent(b"P".to_vec())).unwrap();
+        drop(tx);
+        send(1, out, rx, etx);
+        let mut got = Vec::new();
+        inp.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"Pd1d2");
+    }
+}

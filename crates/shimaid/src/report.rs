@@ -138,3 +138,58 @@ pub fn change(c: &StateChange, resource: &str, peer: &str) -> EventLine {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shimai_replication::{Core, Persisted, ResourceConfig};
+
+    #[test]
+    fn status_uses_drbd_names_and_hex_identifiers() {
+        let size = 8 << 20;
+        let core = Core::new(
+            ResourceConfig::new(size),
+            Some(Persisted::just_created(size)),
+            1,
+        );
+        let r = status_report(
+            &core.status(),
+            &Names {
+                resource: "r0",
+                node: "alpha",
+                peer_node: "beta",
+                device: None,
+                minor: 3,
+                size,
+            },
+        );
+        assert_eq!(r.role, "Secondary");
+        assert_eq!(r.peer_role, "Unknown");
+        assert_eq!(r.connection, "StandAlone");
+        assert_eq!(r.disk, "Inconsistent");
+        assert_eq!(r.peer_disk, "DUnknown");
+        assert_eq!(r.protocol, "C");
+        assert_eq!(r.size_kib, 8192);
+        assert_eq!(r.generation.current.len(), 16);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"connection\":\"StandAlone\""), "{json}");
+    }
+
+    #[test]
+    fn events_name_the_object_that_changed() {
+        use shimai_replication::{ConnState, StateChange};
+        let l = change(
+            &StateChange::Conn {
+                from: ConnState::WFConnection,
+                to: ConnState::Connected,
+            },
+            "r0",
+            "beta",
+        );
+        assert_eq!(l.kind, "change");
+        assert_eq!(l.object, "connection");
+        assert!(l
+            .fields
+            .contains(&("connection".to_string(), "Connected".to_string())));
+    }
+}

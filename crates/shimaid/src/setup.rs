@@ -312,3 +312,87 @@ pub fn entropy() -> u64 {
         .unwrap_or(0);
     t ^ (u64::from(std::process::id()) << 32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = r#"
+resource r0 {
+  protocol B;
+  net { shared-secret "s3"; ping-timeout 7; after-sb-0pri discard-zero-changes; connect-int 2; }
+  disk { resync-rate 10M; al-extents 257; }
+  options { attach none; }
+  on alpha { device /dev/drbd0; disk /srv/a.img; address 127.0.0.1:7789; meta-disk internal; }
+  on beta  { device /dev/drbd0; disk /srv/b.img; address 127.0.0.2:7789; meta-disk internal; }
+}
+"#;
+
+    fn settings(dir: &std::path::Path, node: &str) -> Settings {
+        let conf = dir.join("shimai.conf");
+        std::fs::write(&conf, CONF).unwrap();
+        Settings::resolve(Some(conf), Some(node.into()), Some(dir.into()), "r0".into())
+    }
+
+    #[test]
+    fn drbd_options_reach_the_core() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(&settings(dir.path(), "beta")).unwrap();
+        assert_eq!(p.core.protocol, Protocol::B);
+        assert_eq!(p.core.shared_secret.as_deref(), Some(&b"s3"[..]));
+        assert_eq!(p.core.ping_timeout_ms, 700);
+        assert_eq!(p.core.after_sb_0pri, AfterSb0Pri::DiscardZeroChanges);
+        assert_eq!(p.core.resync_rate_kib, 10 * 1024);
+        assert_eq!(p.core.al_extents, 257);
+        assert_eq!(p.attach, Attach::None);
+        assert_eq!(p.my_addr.to_string(), "127.0.0.2:7789");
+        assert_eq!(p.peer_addr.to_string(), "127.0.0.1:7789");
+        assert_eq!(p.peer_name, "alpha");
+        assert_eq!(p.disk, "/srv/b.img");
+    }
+
+    #[test]
+    fn an_unknown_node_is_told_how_to_name_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = plan(&settings(dir.path(), "gamma")).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_CONFIG);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("no `on gamma`") && msg.contains("--node"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_metadata_says_to_create_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("a.img");
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(16 << 20)
+            .unwrap();
+        let mut p = plan(&settings(dir.path(), "alpha")).unwrap();
+        p.disk = img.display().to_string();
+        let e = open_storage(&p, "r0").err().expect("no metadata yet");
+        assert!(e.to_string().contains("create-md r0"), "{e}");
+        // After create-md the same store opens, with the data area the metadata leaves.
+        let size = create_md(&p, "r0", 7).unwrap();
+        let s = open_storage(&p, "r0").unwrap();
+        assert_eq!(s.meta.superblock().data_size, size);
+        assert!((15 << 20..16 << 20).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_environment() {
+        let s = Settings::resolve(
+            Some("/x.conf".into()),
+            Some("n1".into()),
+            Some("/r".into()),
+            "r9".into(),
+        );
+        assert_eq!(s.pid_file(), PathBuf::from("/r/r9.pid"));
+        assert_eq!(s.ctl_socket(), PathBuf::from("/r/r9.ctl"));
+        assert_eq!(s.nbd_socket(), PathBuf::from("/r/r9.nbd"));
+        assert_eq!(s.node, "n1");
+    }
+}
