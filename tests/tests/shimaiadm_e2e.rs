@@ -65,14 +65,15 @@ fn the_runbook_from_create_md_to_down() {
   protocol C;
   options {{ attach none; }}
   startup {{ wfc-timeout 20; }}
+  disk {{ resync-rate 4M; c-plan-ahead 0; }}
   on a {{ device {d}/dev-a minor 0; disk {d}/a.img; address 127.0.0.1:{port}; meta-disk internal; }}
   on b {{ device {d}/dev-b minor 0; disk {d}/b.img; address 127.0.0.2:{port}; meta-disk internal; }}
 }}
 "
         ),
     );
-    sparse(dir.path(), "a.img", 64);
-    sparse(dir.path(), "b.img", 64);
+    sparse(dir.path(), "a.img", 32);
+    sparse(dir.path(), "b.img", 32);
     let a = Node {
         cfg: cfg.clone(),
         name: "a",
@@ -159,6 +160,37 @@ fn the_runbook_from_create_md_to_down() {
     // Two Primaries are refused by the peer's state.
     let r = b.adm(&["primary", "r0"]);
     assert_ne!(r.code, 0, "second primary accepted: {}", r.stdout);
+
+    // A full resync to the peer, throttled to 4 MiB/s so that it is
+    // still running when paused: the progress lines and the pause flag.
+    a.adm(&["invalidate-remote", "r0"]).expect(0);
+    a.adm(&["pause-sync", "r0"]).expect(0);
+    let proc = a.adm(&["proc", "r0"]).expect(0).stdout;
+    assert!(
+        proc.contains(
+            " 0: cs:PausedSyncS ro:Primary/Secondary ds:UpToDate/Inconsistent C r--u--\n"
+        ),
+        "{proc}"
+    );
+    let bar = proc
+        .lines()
+        .find(|l| l.starts_with("\t["))
+        .unwrap_or_else(|| panic!("no progress bar in {proc}"));
+    assert!(bar.contains("] sync'ed:") && bar.ends_with(")K"), "{bar}");
+    assert!(proc.contains("\tfinish: "), "{proc}");
+    let status = b.adm(&["status", "r0"]).expect(0).stdout;
+    assert!(
+        status.contains("    replication:PausedSyncT peer-disk:UpToDate done:"),
+        "{status}"
+    );
+    let r = a.adm(&["wait-sync", "--timeout", "1", "r0"]).expect(1);
+    assert!(r.stderr.contains("resync is still running"), "{}", r.stderr);
+    a.adm(&["resume-sync", "r0"]).expect(0);
+    a.adm(&["wait-sync", "--timeout", "60", "r0"]).expect(0);
+    assert_eq!(
+        b.adm(&["dstate", "r0"]).expect(0).stdout,
+        "UpToDate/UpToDate\n"
+    );
 
     a.adm(&["secondary", "r0"]).expect(0);
     assert_eq!(

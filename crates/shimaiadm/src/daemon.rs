@@ -41,7 +41,7 @@ pub fn call(settings: &Settings, resource: &str, req: &Request) -> Result<Reply,
     match control::call(&path, req, CALL_TIMEOUT) {
         Ok(Reply::Refused { code, message }) => Err(AdmError::Refused {
             code,
-            message: format!("{resource}: {message}"),
+            message: about(resource, &message),
         }),
         Ok(reply) => Ok(reply),
         Err(ControlError::Unreachable { path, source }) => Err(AdmError::NotRunning {
@@ -50,6 +50,18 @@ pub fn call(settings: &Settings, resource: &str, req: &Request) -> Result<Reply,
             reason: source.to_string(),
         }),
         Err(e) => Err(AdmError::Control(e)),
+    }
+}
+
+/// `message` led by the resource's name, once (the daemon may name it).
+pub fn about(resource: &str, message: &str) -> String {
+    if message
+        .strip_prefix(resource)
+        .is_some_and(|rest| rest.starts_with(':'))
+    {
+        message.to_string()
+    } else {
+        format!("{resource}: {message}")
     }
 }
 
@@ -355,7 +367,7 @@ pub fn events(
             Reply::Refused { code, message } => {
                 return Err(AdmError::Refused {
                     code,
-                    message: format!("{resource}: {message}"),
+                    message: about(resource, &message),
                 })
             }
             Reply::Ok { .. } => return Ok(()),
@@ -368,4 +380,16 @@ pub fn events(
 /// Opens `path` read-only, for looking at metadata while the daemon runs.
 pub(crate) fn open_ro(path: &str) -> Option<File> {
     File::open(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_resource_once() {
+        assert_eq!(about("r0", "needs --force"), "r0: needs --force");
+        assert_eq!(about("r0", "r0: needs --force"), "r0: needs --force");
+        assert_eq!(about("r0", "r01: x"), "r0: r01: x");
+    }
 }

@@ -148,7 +148,7 @@ fn one(
         Verb::Proc(_) | Verb::Events { .. } | Verb::Dump(_) => None,
     };
     if let Some(msg) = said {
-        con.print(&format!("{name}: {msg}\n"));
+        con.print(&format!("{}\n", daemon::about(name, &msg)));
     }
     Ok(())
 }
