@@ -43,6 +43,25 @@ fn survivor_of_a_killed_primary_takes_over_with_the_data() {
         std::fs::read(m1.join("backup.tar")).unwrap() == payload,
         "the survivor has the data"
     );
+    std::fs::write(m1.join("after-failover"), b"new data on beta").unwrap();
+    p.umount(&m1);
+
+    // The old Primary comes back (its dead device is still mounted: shimaid says so and
+    // carries on) and resyncs from the new one.
+    p.up(0);
+    p.wait(0, "connection", "Connected", 20);
+    p.wait(0, "disk", "UpToDate", 20);
+    assert_eq!(p.field(0, "peer_role"), "Primary");
+    assert!(
+        p.log(0).contains("still in use"),
+        "the stale device is reported:\n{}",
+        p.log(0)
+    );
+    p.ok(1, r#"{"cmd":"secondary"}"#);
+    assert!(
+        p.data(0) == p.data(1),
+        "the returning node has the survivor's data"
+    );
 }
 
 #[test]

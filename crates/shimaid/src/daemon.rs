@@ -50,6 +50,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::io("cannot create the run directory", &s.run_dir, e))?;
     check_not_running(&s)?;
     let storage = setup::open_storage(&plan, &s.resource)?;
+    crate::device::remove_stale(&s.resource, &s.run_dir, std::path::Path::new(&plan.device));
     let mut cfg = plan.core.clone();
     cfg.size = storage.meta.superblock().data_size;
     let core = Core::new(cfg, Some(storage.meta.persisted()), setup::entropy());

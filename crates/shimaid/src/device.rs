@@ -263,3 +263,44 @@ pub fn busy(dev: &Device) -> Option<String> {
         Some(users.join(", "))
     }
 }
+
+/// After a daemon was killed while Primary, its loop device, nbdfuse mount and symlink are
+/// left behind. On start they are removed if nothing uses them, else a warning says what
+/// still holds them (the new daemon's device will then appear on another loop device).
+pub fn remove_stale(resource: &str, run_dir: &Path, path: &Path) {
+    let dir = run_dir.join(format!("{resource}.fuse"));
+    let file = dir.join(resource).display().to_string();
+    if let Ok(loops) = std::fs::read_dir("/sys/block") {
+        for l in loops.flatten() {
+            let backing =
+                std::fs::read_to_string(l.path().join("loop/backing_file")).unwrap_or_default();
+            if backing.trim() != file {
+                continue;
+            }
+            let dev = Device {
+                path: path.to_path_buf(),
+                block: format!("/dev/{}", l.file_name().to_string_lossy()),
+                kind: Kind::Nbd,
+            };
+            match busy(&dev) {
+                Some(users) => log::warn!(
+                    "{resource}: {} of a previous run is still in use ({users}); unmount it and \
+                     run `losetup -d {}`",
+                    dev.block,
+                    dev.block
+                ),
+                None => {
+                    log::info!("{resource}: removing {} left by a previous run", dev.block);
+                    let _ = run(Command::new("losetup").args(["-d", &dev.block]));
+                }
+            }
+        }
+    }
+    if mounted_at(&dir) {
+        let _ = Command::new("umount").arg("-l").arg(&dir).status();
+    }
+    let _ = std::fs::remove_dir(&dir);
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let _ = std::fs::remove_file(path);
+    }
+}

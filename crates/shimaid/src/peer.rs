@@ -136,7 +136,7 @@ impl Transport {
             }
             let got = if dialer {
                 drain(&listener);
-                dial(me, peer)
+                dial(me, peer, connect_int.max(Duration::from_secs(1)))
             } else {
                 accept(&listener, peer, connect_int)
             };
@@ -178,19 +178,42 @@ fn drain(listener: &TcpListener) {
     }
 }
 
-/// Connects from our own address, so the peer can check who we are.
-fn dial(me: SocketAddr, peer: SocketAddr) -> std::io::Result<TcpStream> {
+/// Connects from our own address, so the peer can check who we are; gives up after
+/// `within` (an unreachable WAN peer must not hold the attempt for minutes).
+fn dial(me: SocketAddr, peer: SocketAddr, within: Duration) -> std::io::Result<TcpStream> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{getsockopt, sockopt};
+    use std::os::fd::{AsFd, AsRawFd};
     let family = if peer.is_ipv4() {
         AddressFamily::Inet
     } else {
         AddressFamily::Inet6
     };
-    let fd: OwnedFd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-    let local = SocketAddr::new(me.ip(), 0);
-    use std::os::fd::AsRawFd;
-    bind(fd.as_raw_fd(), &SockaddrStorage::from(local))?;
-    connect(fd.as_raw_fd(), &SockaddrStorage::from(peer))?;
-    Ok(TcpStream::from(fd))
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    let fd: OwnedFd = socket(family, SockType::Stream, flags, None)?;
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrStorage::from(SocketAddr::new(me.ip(), 0)),
+    )?;
+    match connect(fd.as_raw_fd(), &SockaddrStorage::from(peer)) {
+        Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let ms = u16::try_from(within.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+    if poll(&mut fds, PollTimeout::from(ms))? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connection attempt timed out",
+        ));
+    }
+    let err = getsockopt(&fd, sockopt::SocketError)?;
+    if err != 0 {
+        return Err(std::io::Error::from_raw_os_error(err));
+    }
+    let s = TcpStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 /// Waits up to `within` for the peer to connect; others are refused.
