@@ -176,8 +176,20 @@ fn create_md_writes_metadata_and_refuses_to_overwrite_without_force() {
         v
     };
 
+    let r = adm(&with(&["get-gi", "r0"])).expect(1);
+    assert!(r.stderr.contains("r0-a.img"), "{}", r.stderr);
+
     let r = adm(&with(&["create-md", "r0"])).expect(0);
     assert!(r.stdout.contains("new metadata"), "{}", r.stdout);
+    // Read back: just-created generation, no flags (Inconsistent).
+    let r = adm(&with(&["get-gi", "r0"])).expect(0);
+    assert_eq!(
+        r.stdout,
+        "0000000000000004:0000000000000000:0000000000000000:0000000000000000:0:0:0:0:0:0:0\n"
+    );
+    let r = adm(&with(&["dump-md", "r0"])).expect(0);
+    assert!(r.stdout.contains("placement internal;"), "{}", r.stdout);
+    assert!(r.stdout.contains("flags (none);"), "{}", r.stdout);
     // Internal metadata: the superblock copies are the last 8 KiB.
     let bytes = std::fs::read(&img).unwrap();
     assert_eq!(bytes.len(), 64 << 20, "create-md must not change the size");

@@ -201,5 +201,17 @@ fn the_runbook_from_create_md_to_down() {
         n.adm(&["down", "r0"]).expect(0);
         let r = n.adm(&["role", "r0"]).expect(11);
         assert!(r.stderr.contains("shimaiadm up r0"), "{}", r.stderr);
+        // Down cleanly as Secondary with good data: a new generation,
+        // consistent and up to date, not primary, not crashed.
+        let gi = n.adm(&["get-gi", "r0"]).expect(0).stdout;
+        let fields: Vec<&str> = gi.trim_end().split(':').collect();
+        assert_eq!(fields.len(), 11, "{gi}");
+        assert_ne!(fields[0], "0000000000000004", "{gi}");
+        // consistent, was-up-to-date, primary, ..., crashed-primary
+        assert_eq!(
+            (fields[4], fields[5], fields[6], fields[10]),
+            ("1", "1", "0", "0"),
+            "{gi}"
+        );
     }
 }

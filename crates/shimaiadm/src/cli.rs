@@ -69,6 +69,12 @@ pub enum Verb {
         #[command(flatten)]
         target: Res,
     },
+    /// Print the generation identifiers and flags from the metadata on disk (drbdmeta layout)
+    #[command(name = "get-gi")]
+    GetGi(Res),
+    /// Print the metadata on disk: superblock, layout, bitmap and activity-log summary
+    #[command(name = "dump-md")]
+    DumpMd(Res),
     /// Start the resource's daemon: attach the disk and connect to the peer
     Up(Res),
     /// Stop the resource's daemon cleanly (refused while the device is in use)
@@ -173,6 +179,8 @@ impl Verb {
             Verb::Status { target, .. } | Verb::Events { target, .. } => &target.res,
             Verb::Proc(t) | Verb::Dump(t) => &t.res,
             Verb::Up(t)
+            | Verb::GetGi(t)
+            | Verb::DumpMd(t)
             | Verb::Down(t)
             | Verb::Attach(t)
             | Verb::Detach(t)

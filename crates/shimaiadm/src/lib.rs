@@ -4,7 +4,7 @@
 //! runbooks, so the verbs, their meaning, their exit codes and the output
 //! layouts (`role`, `cstate`, `dstate`, `/proc/drbd`, `drbdadm status`,
 //! `events2`) are DRBD's. The tool holds no state: every verb but
-//! `create-md` and `dump` is a request to the resource's `shimaid` over
+//! `create-md`, `get-gi`, `dump-md` and `dump` is a request to the resource's `shimaid` over
 //! its control socket ([`shimaid::control`]).
 //!
 //! The code is split as "decide, then do":
@@ -13,7 +13,7 @@
 //!   [`EventLine`] to text, checked against golden files;
 //! * [`context`]: which file, node, runtime directory and resources a
 //!   command means; [`wfc`]: which startup timeout a wait uses;
-//! * [`createmd`]: the overwrite check, then the write;
+//! * [`createmd`]: the overwrite check, then the write; [`metaview`]: reading it back;
 //! * [`daemon`]: the requests, starting and stopping shimaid;
 //! * [`verbs`]: a verb over the resources it names; [`cli`]: the parser.
 //!
@@ -32,5 +32,6 @@ pub mod createmd;
 pub mod daemon;
 pub mod error;
 pub mod format;
+pub mod metaview;
 pub mod verbs;
 pub mod wfc;

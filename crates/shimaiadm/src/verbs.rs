@@ -18,6 +18,7 @@ use crate::createmd::{self, Overwrite};
 use crate::daemon::{self, WaitFor};
 use crate::error::AdmError;
 use crate::format::{self, proc::Minor};
+use crate::metaview;
 use crate::wfc;
 
 /// Where a verb writes, and how it asks a question (`None`: no terminal).
@@ -94,6 +95,7 @@ fn one(
     let simple = |req: Request| daemon::command(settings, name, &req);
     let said = match verb {
         Verb::CreateMd { force, .. } => return create_md(settings, loaded, r, *force, con),
+        Verb::GetGi(_) | Verb::DumpMd(_) => return show_md(settings, loaded, r, verb, con),
         Verb::Up(_) => return daemon::start(settings, name),
         Verb::Down(_) => return daemon::stop(settings, name),
         Verb::Adjust(_) => {
@@ -349,6 +351,25 @@ fn wait(settings: &Settings, r: &Resource, w: &Wait, what: WaitFor) -> Result<()
     };
     let timeout = wfc::with_override(w.timeout, chosen);
     daemon::wait(settings, &r.name, what, timeout)
+}
+
+/// `get-gi` and `dump-md`, for every volume with a disk.
+fn show_md(
+    settings: &Settings,
+    loaded: &Loaded,
+    r: &Resource,
+    verb: &Verb,
+    con: &mut Console<'_>,
+) -> Result<(), AdmError> {
+    for t in createmd::targets(r, &settings.node, &loaded.file)? {
+        let (sb, extra) = metaview::read(&t)?;
+        let text = match verb {
+            Verb::DumpMd(_) => format::gi::dump_md(&r.name, &t.md, &sb, &extra),
+            _ => format::gi::get_gi(&sb),
+        };
+        con.print(&text);
+    }
+    Ok(())
 }
 
 fn create_md(

@@ -3,6 +3,7 @@
 //! every layout is checked by golden files (`tests/data/`).
 
 pub mod events;
+pub mod gi;
 pub mod legacy;
 pub mod proc;
 pub mod states;
