@@ -236,6 +236,7 @@ pub fn after_step(sim: &mut Sim) {
     if converged(sim) {
         for n in 0..2 {
             sim.nodes[n].overruled = false;
+            sim.nodes[n].discard_flag = false;
         }
         for b in 0..BLOCKS as usize {
             let (x, y) = (sim.nodes[0].disk.cur[b].tag, sim.nodes[1].disk.cur[b].tag);

@@ -94,6 +94,7 @@ pub struct Node {
     pub received: BTreeSet<u64>,
     /// The last handshake ended in an unresolved split brain.
     pub split_brain: bool,
+    /// This node connected with --discard-my-data since the nodes last converged.
     pub discard_flag: bool,
     /// The peer was promoted by force from data that was not UpToDate: until the two nodes
     /// are reconciled, this node's writes may be legitimately discarded (operator's choice).

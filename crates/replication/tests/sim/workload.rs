@@ -135,7 +135,7 @@ impl Sim {
                     .is_some_and(|c| c.conn_state() == ConnState::StandAlone);
                 if standalone {
                     let discard = self.nodes[any].split_brain && self.rng.chance(300);
-                    self.nodes[any].discard_flag = discard;
+                    self.nodes[any].discard_flag |= discard;
                     self.nodes[any].split_brain = false;
                     self.admin(
                         any,
@@ -229,7 +229,7 @@ impl Sim {
                         // The victim gives up its role first, or rr-conflict refuses.
                         self.admin(n, AdminCmd::Secondary);
                     }
-                    self.nodes[n].discard_flag = discard;
+                    self.nodes[n].discard_flag |= discard;
                     self.admin(
                         n,
                         AdminCmd::Connect {
