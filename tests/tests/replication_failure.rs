@@ -74,8 +74,16 @@ fn resync_after_disconnect_moves_only_what_changed() {
     p.up_skip_sync();
     p.ok(0, r#"{"cmd":"primary"}"#);
     p.ok(0, r#"{"cmd":"disconnect"}"#);
-    p.ok(1, r#"{"cmd":"disconnect"}"#);
     assert_eq!(p.field(0, "connection"), "StandAlone");
+    // The peer keeps trying (connect-int 1) but a StandAlone node does not answer: no
+    // connection flaps up and down meanwhile.
+    p.wait(1, "connection", "WFConnection", 5);
+    let established = |p: &Pair| p.log(1).matches("established").count();
+    let before = established(&p);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(established(&p), before, "log:\n{}", p.log(1));
+    assert_eq!(p.field(1, "connection"), "WFConnection");
+    p.ok(1, r#"{"cmd":"disconnect"}"#);
 
     // About 1% of the volume changes while the peer is away.
     let changed = (p.size_kib * 1024 / 100) as usize & !4095;

@@ -229,13 +229,16 @@ impl Engine {
                     if let Some(l) = self.link.take() {
                         l.close();
                     }
-                    self.transport.lost(gen);
                     log::info!(
                         "{}: connection to {} lost: {why}",
                         self.res(),
                         self.plan.peer_addr
                     );
                     self.feed(Event::ConnectionLost);
+                    // The core's Reconnect or Shutdown first, so the transport thread sees
+                    // whether to try again together with the link being gone.
+                    self.perform();
+                    self.transport.lost(gen);
                 }
             }
             Input::Nbd {
@@ -470,11 +473,12 @@ impl Engine {
             Action::Transport(cmd) => match cmd {
                 TransportCmd::Connect => self.transport.want(true),
                 TransportCmd::Reconnect | TransportCmd::Shutdown => {
-                    if let Some(l) = self.link.take() {
+                    let link = self.link.take();
+                    if let Some(l) = &link {
                         l.close();
-                        self.transport.lost(l.gen);
                     }
-                    self.transport.want(cmd == TransportCmd::Reconnect);
+                    self.transport
+                        .closed(link.map(|l| l.gen), cmd == TransportCmd::Reconnect);
                 }
             },
             Action::Notify(change) => {

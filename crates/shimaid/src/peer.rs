@@ -106,6 +106,18 @@ impl Transport {
         });
     }
 
+    /// Connection `gen` was closed on the core's command; `again` says whether to dial or
+    /// accept a new one. One update, so the thread never sees the link gone but still wanted
+    /// when it is not.
+    pub fn closed(&self, gen: Option<u64>, again: bool) {
+        self.with(|s| {
+            s.want = again;
+            if gen.is_some() && s.current == gen {
+                s.current = None;
+            }
+        });
+    }
+
     /// Waits up to `d` for the state to change; returns whether a new connection is wanted.
     fn wait_wanted(&self, d: Duration) -> bool {
         let (m, cv) = &*self.state;
@@ -128,17 +140,35 @@ impl Transport {
     ) {
         let dialer = me < peer;
         let mut last_err = String::new();
+        let mut listener = Some(listener);
         loop {
             if !self.wait_wanted(Duration::from_millis(200)) {
-                // Not wanted: still accept and drop, so a peer's attempts fail fast.
-                drain(&listener);
+                if !self.with(|s| s.want) {
+                    // StandAlone: stop listening, so the peer's attempts are refused and it
+                    // waits connect-int instead of connecting to a node that will not talk.
+                    listener = None;
+                }
+                if let Some(l) = &listener {
+                    drain(l);
+                }
                 continue;
             }
+            if listener.is_none() {
+                match TcpListener::bind(me).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+                    Ok(l) => listener = Some(l),
+                    Err(e) => {
+                        log::warn!("{resource}: cannot listen on {me}: {e}");
+                        std::thread::sleep(connect_int);
+                        continue;
+                    }
+                }
+            }
+            let Some(l) = &listener else { continue };
             let got = if dialer {
-                drain(&listener);
+                drain(l);
                 dial(me, peer, connect_int.max(Duration::from_secs(1)))
             } else {
-                accept(&listener, peer, connect_int)
+                accept(l, peer, connect_int)
             };
             match got {
                 Ok(stream) => {
