@@ -260,6 +260,10 @@ pub enum DropReason {
     InconsistentSource,
     /// "I shall become SyncTarget, but I am primary!" (`rr-conflict disconnect`).
     RrConflict,
+    /// The identifiers relate both ways (each node looks newer to one of the rules), so the
+    /// two nodes would not reach mirrored verdicts. Never seen with random identifiers; an
+    /// operator must pick the good copy (`--discard-my-data`, `invalidate`).
+    Contradictory,
 }
 
 /// What the handshake decided.
@@ -293,6 +297,14 @@ pub fn sync_handshake(me: &Side, peer: &Side, resolve_conflicts: bool, pol: &Pol
     let mut hg = compare.hg;
     if hg == -1000 {
         d.drop = Some(DropReason::UnrelatedData);
+        return d;
+    }
+    // Both nodes evaluate the table from their own side; the rule order is not symmetric, so
+    // a verdict that does not mirror would make both sources (or both targets).
+    let mirror = uuid_compare(peer, me, !resolve_conflicts).hg;
+    let agree = mirror == -hg || (hg.abs() == 100 && mirror.abs() == 100);
+    if !agree {
+        d.drop = Some(DropReason::Contradictory);
         return d;
     }
     let (mydisk, peerdisk) = (me.disk, peer.disk);

@@ -196,6 +196,7 @@ fn after_sb_policies_and_post_processing() {
                 "unrelated" => DropReason::UnrelatedData,
                 "inconsistent-source" => DropReason::InconsistentSource,
                 "rr-conflict" => DropReason::RrConflict,
+                "contradictory" => DropReason::Contradictory,
                 x => panic!("drop {x}"),
             };
             assert_eq!(d.drop, Some(want), "{ctx}: {d:?}");
@@ -233,5 +234,114 @@ fn after_sb_policies_and_post_processing() {
         "2pri=call-pri-lost-after-sb",
     ] {
         assert!(policies_seen.contains(p), "policy {p} has no case");
+    }
+}
+
+mod mirror {
+    //! Both nodes run the decision on mirrored inputs: they must reach mirrored verdicts, or
+    //! both drop the connection. (discard-local/-remote are per-node settings in practice and
+    //! asymmetric by design, so they are left out.)
+    use super::*;
+    use proptest::prelude::*;
+    use shimai_replication::gi::UUID_NEW_BM_OFFSET;
+
+    fn uuid() -> impl Strategy<Value = u64> {
+        prop::sample::select(vec![
+            0u64,
+            4,
+            0xa0,
+            0xa1,
+            0xb0,
+            0xc0,
+            0xd0,
+            0xb0 + UUID_NEW_BM_OFFSET,
+            0xc0 + UUID_NEW_BM_OFFSET,
+        ])
+    }
+
+    fn side() -> impl Strategy<Value = Side> {
+        (
+            (uuid(), uuid(), uuid(), uuid()),
+            prop::sample::select(vec![Role::Primary, Role::Secondary]),
+            prop::sample::select(vec![
+                DiskState::Inconsistent,
+                DiskState::Outdated,
+                DiskState::Consistent,
+                DiskState::UpToDate,
+            ]),
+            0u64..4,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |((c, b, h0, h1), role, disk, bits, crashed, discard)| Side {
+                    gi: GenerationIds {
+                        // A current identifier of 0 exists on no real disk (fresh metadata has
+                        // UUID_JUST_CREATED); with 0 on both sides rule 20 fires on both.
+                        current: if c == 0 { 4 } else { c },
+                        bitmap: b,
+                        history: [h0, h1],
+                    },
+                    role,
+                    disk,
+                    bits,
+                    crashed_primary: crashed,
+                    discard_my_data: discard,
+                },
+            )
+    }
+
+    fn policies() -> impl Strategy<Value = Policies> {
+        (
+            prop::sample::select(vec![
+                AfterSb0Pri::Disconnect,
+                AfterSb0Pri::DiscardYoungerPrimary,
+                AfterSb0Pri::DiscardOlderPrimary,
+                AfterSb0Pri::DiscardZeroChanges,
+                AfterSb0Pri::DiscardLeastChanges,
+            ]),
+            prop::sample::select(vec![
+                AfterSb1Pri::Disconnect,
+                AfterSb1Pri::Consensus,
+                AfterSb1Pri::DiscardSecondary,
+                AfterSb1Pri::CallPriLostAfterSb,
+                AfterSb1Pri::ViolentlyAs0p,
+            ]),
+            prop::sample::select(vec![
+                AfterSb2Pri::Disconnect,
+                AfterSb2Pri::ViolentlyAs0p,
+                AfterSb2Pri::CallPriLostAfterSb,
+            ]),
+            any::<bool>(),
+            prop::sample::select(vec![
+                RrConflict::Disconnect,
+                RrConflict::CallPriLost,
+                RrConflict::Violently,
+            ]),
+        )
+            .prop_map(|(p0, p1, p2, always, rr)| Policies {
+                after_sb_0pri: p0,
+                after_sb_1pri: p1,
+                after_sb_2pri: p2,
+                always_asbp: always,
+                rr_conflict: rr,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn verdicts_mirror(a in side(), b in side(), rc in any::<bool>(), pol in policies()) {
+            let x = sync_handshake(&a, &b, rc, &pol);
+            let y = sync_handshake(&b, &a, !rc, &pol);
+            match (x.hg, y.hg) {
+                (Some(p), Some(q)) => prop_assert_eq!(p, -q, "{:?} / {:?}", x, y),
+                // One side refusing is enough: the connection drops for both.
+                _ => prop_assert!(x.drop.is_some() || y.drop.is_some()),
+            }
+            if x.drop == Some(DropReason::Contradictory) {
+                prop_assert_eq!(y.drop, Some(DropReason::Contradictory));
+            }
+        }
     }
 }

@@ -171,6 +171,9 @@ impl Core {
                     "I shall become SyncSource, but I am inconsistent!"
                 }
                 DropReason::RrConflict => "I shall become SyncTarget, but I am primary!",
+                DropReason::Contradictory => {
+                    "Generation identifiers contradict each other, dropping connection!"
+                }
             };
             self.log(Level::Error, msg);
             return self.go_standalone(msg);
