@@ -2,8 +2,15 @@
 //! derives from it (`reference/drbd.md` §1.8 and §1.10).
 //!
 //! Both nodes run [`sync_handshake`] on mirrored inputs and reach mirrored decisions (exactly one
-//! of them holds `resolve_conflicts`, the tie-breaker). It is a pure function so the rule table
-//! is tested as data (`tests/data/uuid_compare.txt`, `tests/data/after_sb.txt`).
+//! of them holds `resolve_conflicts`, the tie-breaker); if the table would not mirror, both
+//! drop the connection. It is a pure function so the rule table is tested as data
+//! (`tests/data/uuid_compare.txt`, `tests/data/after_sb.txt`).
+//!
+//! shimai keeps DRBD 8.4's rules and numbers and adds four (52/72, 91/92) plus bitmap
+//! identifiers in rule 100: with only two history slots, a node that opened several
+//! generations would otherwise look unrelated to its peer. The additions only turn
+//! "unrelated data" into a bitmap resync from the node that provably descends, or into a
+//! split brain; they never merge silently.
 
 use crate::config::{AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, RrConflict};
 use crate::gi::{masked, GenerationIds, UUID_JUST_CREATED, UUID_NEW_BM_OFFSET};
