@@ -109,6 +109,38 @@ fn the_runbook_from_create_md_to_down() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 
+    // Follow b's events while a changes things.
+    let mut follow = {
+        let run = b.run.display().to_string();
+        shimaiadm_support::command()
+            .args([
+                "-c",
+                &b.cfg,
+                "--node",
+                "b",
+                "--run-dir",
+                &run,
+                "events",
+                "r0",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start shimaiadm events")
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = follow.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
     // Scenario 2: skip the initial sync of empty disks, then promote.
     a.adm(&["new-current-uuid", "--clear-bitmap", "r0"])
         .expect(0);
@@ -119,6 +151,25 @@ fn the_runbook_from_create_md_to_down() {
         a.adm(&["role", "r0"]).expect(0).stdout,
         "Primary/Secondary\n"
     );
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("change ") && l.contains("role:Primary"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no role change in b's events: {seen:#?}"),
+        }
+    }
+    assert!(seen[0].starts_with("exists resource name:r0"), "{seen:#?}");
+    let end = seen.iter().position(|l| l == "exists -");
+    let first_change = seen.iter().position(|l| l.starts_with("change "));
+    assert!(end.is_some() && end < first_change, "{seen:#?}");
+    // Ours, by PID.
+    let _ = follow.kill();
+    let _ = follow.wait();
     assert_eq!(
         b.adm(&["role", "r0"]).expect(0).stdout,
         "Secondary/Primary\n"
@@ -164,6 +215,19 @@ fn the_runbook_from_create_md_to_down() {
     // A full resync to the peer, throttled to 4 MiB/s so that it is
     // still running when paused: the progress lines and the pause flag.
     a.adm(&["invalidate-remote", "r0"]).expect(0);
+    // The resync starts after the bitmap exchange; pause it once it runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let cs = a.adm(&["cstate", "r0"]).expect(0).stdout;
+        if cs == "SyncSource\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SyncSource after invalidate-remote: {cs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     a.adm(&["pause-sync", "r0"]).expect(0);
     let proc = a.adm(&["proc", "r0"]).expect(0).stdout;
     assert!(

@@ -266,6 +266,12 @@ fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Con
                                 let _ = tx.send(EventMsg::InitialDone);
                             }
                         } else {
+                            // A change ends the initial state even when the
+                            // daemon sent no `exists -` before it.
+                            if !done && e.kind != "exists" {
+                                done = true;
+                                let _ = tx.send(EventMsg::InitialDone);
+                            }
                             let _ = tx.send(EventMsg::Line(format::events::event_line(e)));
                         }
                     });
