@@ -169,12 +169,18 @@ pub fn progress_lines(
 /// `33904` → `33,904`, as the kernel prints speeds.
 pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
+    // The first group holds 1 to 3 digits, every later one 3.
+    let head = match digits.len() % 3 {
+        0 => 3,
+        r => r,
+    };
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
+    out.push_str(&digits[..head.min(digits.len())]);
+    let mut rest = &digits[head.min(digits.len())..];
+    while !rest.is_empty() {
+        out.push(',');
+        out.push_str(&rest[..3]);
+        rest = &rest[3..];
     }
     out
 }
