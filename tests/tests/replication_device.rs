@@ -189,6 +189,7 @@ fn fio_verifies_many_requests_in_flight_on_several_connections() {
         "--offset_increment=16M",
         "--verify=crc32c",
         "--verify_fatal=1",
+        "--verify_state_save=0",
         "--fsync=32",
         "--output-format=json",
         &format!("--output={}", out.display()),

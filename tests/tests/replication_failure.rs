@@ -233,6 +233,10 @@ fn split_brain_is_detected_and_resolved_by_discarding_one_side() {
         );
         let st = p.status(i);
         assert!(st.contains("StandAlone"), "status of {name}: {st}");
+        assert!(
+            st.contains("\"split_brain\":true"),
+            "status of {name}: {st}"
+        );
     }
     assert!(p.data(0) == a && p.data(1) == b, "nothing overwritten");
 
@@ -241,6 +245,7 @@ fn split_brain_is_detected_and_resolved_by_discarding_one_side() {
     p.ok(0, r#"{"cmd":"connect"}"#);
     p.wait(1, "disk", "UpToDate", 20);
     p.wait(0, "connection", "Connected", 10);
+    assert!(!p.status(0).contains("split_brain"), "{}", p.status(0));
     assert!(p.data(1) == a, "beta now holds alpha's data");
     assert!(p.data(0) == a, "alpha kept its data");
 }

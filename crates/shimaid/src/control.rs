@@ -105,6 +105,10 @@ pub struct StatusReport {
     pub resync: Option<Progress>,
     /// Found different by the last online verify.
     pub verify_oos_kib: u64,
+    /// The last handshake found a split brain no policy resolved, so the node went
+    /// StandAlone; cleared when the nodes connect again. Only written when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_brain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -148,6 +148,14 @@ fn start_signals(sigs: SigSet, tx: Sender<Input>) {
         });
 }
 
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Starts `shimaid --foreground ARGS` detached, with its output appended to
 /// `RUN_DIR/RES.log`, and waits until it answers on its control socket. Returns the exit
 /// code for the parent: 0 once it answers, the child's own code if it exits first.
@@ -180,10 +188,14 @@ pub fn spawn_detached(s: &Settings, args: &[String]) -> Result<i32, DaemonError>
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(st)) = child.try_wait() {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let last: Vec<&str> = tail.lines().rev().take(3).collect();
-            for l in last.iter().rev() {
-                eprintln!("{l}");
+            // Say why on our stderr, unless that is the log itself (`shimaiadm up` sends
+            // our output there and reads its last line).
+            if !same_file(Path::new("/proc/self/fd/2"), &log) {
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let last: Vec<&str> = tail.lines().rev().take(3).collect();
+                for l in last.iter().rev() {
+                    eprintln!("{l}");
+                }
             }
             return Ok(st.code().unwrap_or(1).max(1));
         }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use shimai_metadata::Metadata;
 use shimai_nbd::{Command, Completion, NbdErrno};
 use shimai_replication::{
-    wire, Action, AdminCmd, Core, DiskResult, Event, Handler, Level, ReqId, Role, TransportCmd,
+    wire, Action, AdminCmd, Core, DiskResult, Event, Handler, Level, ReqId, Role, StateChange,
+    TransportCmd,
 };
 
 use crate::control::{Reply, Request};
@@ -100,6 +101,8 @@ pub struct Engine {
     subscribers: Vec<Sender<Reply>>,
     start: Instant,
     stopping: bool,
+    /// An unresolved split brain ended the last handshake (for the status).
+    split_brain: bool,
     rx: Receiver<Input>,
     /// Control requests that arrived while a device command ran; answered after it.
     deferred: std::collections::VecDeque<Input>,
@@ -138,6 +141,7 @@ impl Engine {
             subscribers: Vec::new(),
             start: Instant::now(),
             stopping: false,
+            split_brain: false,
             rx: p.rx,
             deferred: Default::default(),
         }
@@ -483,6 +487,11 @@ impl Engine {
             },
             Action::Notify(change) => {
                 log::info!("{res}: {change}");
+                if let StateChange::Conn { to, .. } = change {
+                    if to.is_connected() {
+                        self.split_brain = false;
+                    }
+                }
                 let line = report::change(&change, &res, &self.plan.peer_name);
                 self.subscribers
                     .retain(|s| s.send(Reply::Event(line.clone())).is_ok());
@@ -492,7 +501,12 @@ impl Engine {
                 Level::Warn => log::warn!("{res}: {msg}"),
                 Level::Error => log::error!("{res}: {msg}"),
             },
-            Action::CallHandler(h) => self.call_handler(h),
+            Action::CallHandler(h) => {
+                if h == Handler::SplitBrain {
+                    self.split_brain = true;
+                }
+                self.call_handler(h)
+            }
         }
     }
 
@@ -582,6 +596,7 @@ impl Engine {
                     device: self.device.as_ref().map(|d| d.path.display().to_string()),
                     minor: self.plan.minor,
                     size: self.size,
+                    split_brain: self.split_brain,
                 },
             ))),
             Request::Primary { force } => self.primary(force),

@@ -12,6 +12,7 @@ pub struct Names<'a> {
     pub device: Option<String>,
     pub minor: u32,
     pub size: u64,
+    pub split_brain: bool,
 }
 
 pub fn status_report(s: &Status, n: &Names) -> StatusReport {
@@ -62,6 +63,7 @@ pub fn status_report(s: &Status, n: &Names) -> StatusReport {
             eta_s: p.left_kib.checked_div(p.rate_kib_s).unwrap_or(0),
         }),
         verify_oos_kib: s.verify_oos_kib,
+        split_brain: n.split_brain,
     }
 }
 
@@ -161,6 +163,7 @@ mod tests {
                 device: None,
                 minor: 3,
                 size,
+                split_brain: false,
             },
         );
         assert_eq!(r.role, "Secondary");
@@ -173,6 +176,10 @@ mod tests {
         assert_eq!(r.generation.current.len(), 16);
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"connection\":\"StandAlone\""), "{json}");
+        assert!(
+            !json.contains("split_brain"),
+            "written only when true: {json}"
+        );
     }
 
     #[test]
