@@ -36,10 +36,13 @@ pub fn status_text(r: &StatusReport, verbose: bool) -> String {
     }
 
     let Some(replication) = replication_9(&r.connection) else {
+        // shimai's one addition to the layout: a split brain must never
+        // look like an ordinary disconnect (`split-brain:yes`).
         out.push_str(&format!(
-            "  {} connection:{}\n",
+            "  {} connection:{}{}\n",
             r.peer_node,
-            connection_9(&r.connection)
+            connection_9(&r.connection),
+            if r.split_brain { " split-brain:yes" } else { "" }
         ));
         return out;
     };
