@@ -42,7 +42,11 @@ pub fn status_text(r: &StatusReport, verbose: bool) -> String {
             "  {} connection:{}{}\n",
             r.peer_node,
             connection_9(&r.connection),
-            if r.split_brain { " split-brain:yes" } else { "" }
+            if r.split_brain {
+                " split-brain:yes"
+            } else {
+                ""
+            }
         ));
         return out;
     };
