@@ -22,6 +22,11 @@ fn writes_through_the_export_reach_both_disks() {
     p.ok(0, r#"{"cmd":"primary"}"#);
     assert_eq!(p.field(0, "role"), "Primary");
     assert_eq!(p.field(1, "peer_role"), "Primary");
+    let ev = p.ctl(0, r#"{"cmd":"events","now":true}"#);
+    assert!(
+        ev.contains(r#""kind":"exists""#) && ev.contains("Primary"),
+        "{ev}"
+    );
     let info = shimai_tests::sh(&format!("nbdinfo --size '{}'", p.nbd_uri(0)));
     assert_eq!(info.trim().parse::<u64>().unwrap(), p.size_kib * 1024);
 
