@@ -124,6 +124,11 @@ fn ext4_switches_over_between_nodes() {
             "{name} differs on beta"
         );
     }
+    let r = p.ctl(1, r#"{"cmd":"down"}"#);
+    assert!(
+        r.contains("refused") && r.contains(&m1.display().to_string()),
+        "down refused while mounted, naming the mount: {r}"
+    );
     p.umount(&m1);
     p.ok(1, r#"{"cmd":"secondary"}"#);
     assert!(

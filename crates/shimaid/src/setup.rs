@@ -383,6 +383,27 @@ resource r0 {
     }
 
     #[test]
+    fn external_metadata_leaves_the_whole_store_for_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let (img, md) = (dir.path().join("a.img"), dir.path().join("a.md"));
+        for (f, size) in [(&img, 16u64 << 20), (&md, 4 << 20)] {
+            std::fs::File::create(f).unwrap().set_len(size).unwrap();
+        }
+        let mut p = plan(&settings(dir.path(), "alpha")).unwrap();
+        p.disk = img.display().to_string();
+        p.meta = MetaDisk::External {
+            path: md.display().to_string(),
+            index: None,
+        };
+        assert_eq!(create_md(&p, "r0", 9).unwrap(), 16 << 20);
+        let s = open_storage(&p, "r0").unwrap();
+        assert_eq!(s.meta.superblock().data_size, 16 << 20);
+        // The metadata is on its own device; the store holds no superblock.
+        p.meta = MetaDisk::Internal;
+        assert!(open_storage(&p, "r0").is_err());
+    }
+
+    #[test]
     fn the_command_line_wins_over_the_environment() {
         let s = Settings::resolve(
             Some("/x.conf".into()),
