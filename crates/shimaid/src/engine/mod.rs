@@ -9,19 +9,24 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use shimai_metadata::Metadata;
-use shimai_nbd::{Command, Completion, NbdErrno};
+use shimai_nbd::Command;
 use shimai_replication::{
-    wire, Action, AdminCmd, Core, DiskResult, Event, Handler, Level, ReqId, Role, StateChange,
-    TransportCmd,
+    wire, Action, Core, DiskResult, Event, Handler, Level, ReqId, StateChange, TransportCmd,
 };
 
 use crate::control::{Reply, Request};
-use crate::device::{self, Device};
+use crate::device::Device;
 use crate::disk::Job;
 use crate::nbd::{ConnMsg, Export};
 use crate::peer::{Link, Out, Transport};
-use crate::report::{self, Names};
+use crate::report;
 use crate::setup::{self, Plan, Settings, SharedFile};
+
+mod admin;
+mod client;
+
+use client::Group;
+pub use client::MAX_REQUEST;
 
 /// Everything that can happen to the daemon.
 pub enum Input {
@@ -66,19 +71,6 @@ pub enum Input {
     Stop,
     /// SIGTERM/SIGINT: `down`, logged instead of answered.
     Signal(i32),
-}
-
-/// The largest request the core takes (its `MAX_REQUEST`); the export advertises it as
-/// the maximum block size, and larger trims and zeroes are split.
-pub const MAX_REQUEST: u64 = 1 << 20;
-
-/// An NBD request split into core requests.
-struct Group {
-    reply: Sender<ConnMsg>,
-    cookie: u64,
-    left: u64,
-    data: Vec<Option<Vec<u8>>>,
-    error: Option<i32>,
 }
 
 pub struct Engine {
@@ -287,131 +279,6 @@ impl Engine {
         }
     }
 
-    /// One NBD request becomes one or more core requests (the core takes at most
-    /// [`MAX_REQUEST`] bytes each; trims and zeroes from a file system are often larger).
-    fn nbd_request(&mut self, cookie: u64, command: Command, reply: Sender<ConnMsg>) {
-        enum Kind {
-            Read,
-            Write(Vec<u8>, bool),
-            Zero(bool),
-            Trim,
-        }
-        let (kind, offset, len) = match command {
-            Command::Read { offset, length } => (Kind::Read, offset, u64::from(length)),
-            Command::Write { offset, data, fua } => {
-                let len = data.len() as u64;
-                (Kind::Write(data, fua), offset, len)
-            }
-            Command::WriteZeroes {
-                offset,
-                length,
-                fua,
-                ..
-            } => (Kind::Zero(fua), offset, u64::from(length)),
-            Command::Trim { offset, length, .. } => (Kind::Trim, offset, u64::from(length)),
-            Command::Flush => {
-                let id = self.new_group(reply, cookie, 1);
-                return self.client(id, Event::Flush { id });
-            }
-            Command::Cache { .. } => {
-                let _ = reply.send(ConnMsg::Done(Completion::ok(cookie)));
-                return;
-            }
-        };
-        let parts = len.div_ceil(MAX_REQUEST).max(1);
-        let first = self.new_group(reply, cookie, parts);
-        for i in 0..parts {
-            let id = first + i;
-            let at = i * MAX_REQUEST;
-            let n = (len - at.min(len)).min(MAX_REQUEST);
-            let off = offset + at;
-            let ev = match &kind {
-                Kind::Read => Event::Read {
-                    id,
-                    offset: off,
-                    len: n,
-                },
-                Kind::Write(data, fua) => Event::Write {
-                    id,
-                    offset: off,
-                    data: data[at as usize..(at + n) as usize].to_vec(),
-                    fua: *fua,
-                },
-                Kind::Zero(fua) => Event::Write {
-                    id,
-                    offset: off,
-                    data: vec![0; n as usize],
-                    fua: *fua,
-                },
-                Kind::Trim => Event::Trim {
-                    id,
-                    offset: off,
-                    len: n,
-                },
-            };
-            self.client(id, ev);
-        }
-    }
-
-    /// Reserves `parts` consecutive request ids for one NBD request; returns the first.
-    fn new_group(&mut self, reply: Sender<ConnMsg>, cookie: u64, parts: u64) -> ReqId {
-        let first = self.next_req;
-        self.next_req += parts;
-        self.groups.insert(
-            first,
-            Group {
-                reply,
-                cookie,
-                left: parts,
-                data: vec![None; parts as usize],
-                error: None,
-            },
-        );
-        for i in 0..parts {
-            self.reqs.insert(first + i, first);
-        }
-        first
-    }
-
-    fn client(&mut self, id: ReqId, ev: Event) {
-        if let Err(e) = self.core.handle(ev) {
-            self.part_done(id, Err(e.errno()));
-        }
-    }
-
-    /// One part of an NBD request finished; the reply goes out with the last part.
-    fn part_done(&mut self, id: ReqId, result: Result<Option<Vec<u8>>, i32>) {
-        let Some(first) = self.reqs.remove(&id) else {
-            return;
-        };
-        let Some(g) = self.groups.get_mut(&first) else {
-            return;
-        };
-        match result {
-            Ok(Some(d)) => g.data[(id - first) as usize] = Some(d),
-            Ok(None) => {}
-            Err(errno) => g.error = g.error.or(Some(errno)),
-        }
-        g.left -= 1;
-        if g.left > 0 {
-            return;
-        }
-        let Some(g) = self.groups.remove(&first) else {
-            return;
-        };
-        let c = match g.error {
-            Some(errno) => Completion::error(
-                g.cookie,
-                NbdErrno::from_io(&std::io::Error::from_raw_os_error(errno)),
-            ),
-            None if g.data.iter().any(Option::is_some) => {
-                Completion::data(g.cookie, g.data.into_iter().flatten().flatten().collect())
-            }
-            None => Completion::ok(g.cookie),
-        };
-        let _ = g.reply.send(ConnMsg::Done(c));
-    }
-
     /// Performs the core's actions in order.
     fn perform(&mut self) {
         while let Some(a) = self.core.poll_action() {
@@ -563,229 +430,5 @@ impl Engine {
                     exit_code,
                 }));
             });
-    }
-
-    fn admin(&mut self, cmd: AdminCmd) -> Reply {
-        match self.core.handle(Event::Admin(cmd)) {
-            Ok(()) => Reply::Ok { message: None },
-            Err(e) => Reply::Refused {
-                code: e.exit_code(),
-                message: format!("{}: {e}", self.res()),
-            },
-        }
-    }
-
-    fn refused(&self, message: String) -> Reply {
-        Reply::Refused {
-            code: 1,
-            message: format!("{}: {message}", self.res()),
-        }
-    }
-
-    fn control(&mut self, req: Request) -> Reply {
-        if self.stopping {
-            return self.refused("shimaid is going down".into());
-        }
-        match req {
-            Request::Status => Reply::Status(Box::new(report::status_report(
-                &self.core.status(),
-                &Names {
-                    resource: self.res(),
-                    node: &self.settings.node,
-                    peer_node: &self.plan.peer_name,
-                    device: self.device.as_ref().map(|d| d.path.display().to_string()),
-                    minor: self.plan.minor,
-                    size: self.size,
-                    split_brain: self.split_brain,
-                },
-            ))),
-            Request::Primary { force } => self.primary(force),
-            Request::Secondary => self.secondary(),
-            Request::Connect { discard_my_data } => {
-                self.admin(AdminCmd::Connect { discard_my_data })
-            }
-            Request::Disconnect => self.admin(AdminCmd::Disconnect),
-            Request::Attach => {
-                let p = self.md.persisted();
-                self.admin(AdminCmd::Attach(p))
-            }
-            Request::Detach => {
-                if self.core.role() == Role::Primary {
-                    return self.refused(
-                        "detach refused while Primary: run `shimaiadm secondary` first".into(),
-                    );
-                }
-                self.admin(AdminCmd::Detach)
-            }
-            Request::Invalidate => self.admin(AdminCmd::Invalidate),
-            Request::InvalidateRemote => self.admin(AdminCmd::InvalidateRemote),
-            Request::NewCurrentUuid { clear_bitmap } => {
-                self.admin(AdminCmd::NewCurrentUuid { clear_bitmap })
-            }
-            Request::Outdate => self.admin(AdminCmd::Outdate),
-            Request::Verify => self.admin(AdminCmd::Verify),
-            Request::PauseSync => self.admin(AdminCmd::PauseSync),
-            Request::ResumeSync => self.admin(AdminCmd::ResumeSync),
-            Request::Adjust => self.adjust(),
-            Request::Down => {
-                let r = self.down();
-                if matches!(r, Reply::Ok { .. }) {
-                    self.stopping = true;
-                }
-                r
-            }
-            // Streams are served by the control server through Input::Subscribe.
-            Request::Events { .. } => self.refused("events is a stream: subscribe".into()),
-        }
-    }
-
-    fn primary(&mut self, force: bool) -> Reply {
-        let was = self.core.role();
-        let r = self.admin(AdminCmd::Primary { force });
-        if !matches!(r, Reply::Ok { .. }) || was == Role::Primary {
-            return r;
-        }
-        self.perform();
-        if let Err(e) = self.make_device() {
-            self.device = None;
-            self.export = None;
-            let _ = self.core.handle(Event::Admin(AdminCmd::Secondary));
-            return self.refused(format!(
-                "promoted, but the block device failed, so demoted again: {e}"
-            ));
-        }
-        r
-    }
-
-    /// Keeps serving I/O while `job` runs on its own thread: creating or removing the block
-    /// device makes the kernel read, write and flush through the export, which the engine
-    /// must answer. Control requests wait until the job is done.
-    fn pump_while<T: Send + 'static>(
-        &mut self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
-        let h = std::thread::Builder::new()
-            .name("device".into())
-            .spawn(job)
-            .ok()?;
-        while !h.is_finished() {
-            match self.rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(i @ (Input::Control { .. } | Input::Signal(_) | Input::Stop)) => {
-                    self.deferred.push_back(i)
-                }
-                Ok(i) => {
-                    self.input(i);
-                    self.perform();
-                }
-                Err(_) => {}
-            }
-        }
-        h.join().ok()
-    }
-
-    fn make_device(&mut self) -> Result<(), String> {
-        let sock = self.settings.nbd_socket();
-        let export = Export::start(&sock, &self.settings.resource, self.size, self.me.clone())
-            .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-        self.export = Some(export);
-        if let Some(how) = device::method(self.plan.attach) {
-            let (res, run_dir) = (
-                self.settings.resource.clone(),
-                self.settings.run_dir.clone(),
-            );
-            let (path, size) = (std::path::PathBuf::from(&self.plan.device), self.size);
-            let dev = self
-                .pump_while(move || device::create(how, &res, &sock, &run_dir, &path, size))
-                .unwrap_or_else(|| Err("the device thread failed".into()))?;
-            log::info!(
-                "{}: block device {} -> {}",
-                self.res(),
-                self.plan.device,
-                dev.block
-            );
-            self.device = Some(dev);
-        }
-        Ok(())
-    }
-
-    /// Removes the device and the export, refusing while anything uses them.
-    fn release_device(&mut self, verb: &str) -> Result<(), String> {
-        if let Some(dev) = &self.device {
-            if let Some(users) = device::busy(dev) {
-                return Err(format!(
-                    "{verb} refused: {} ({}) is in use: {users}; unmount or close it first",
-                    dev.path.display(),
-                    dev.block
-                ));
-            }
-        }
-        if let Some(dev) = self.device.take() {
-            if let Some(Err(e)) = self.pump_while(move || dev.teardown()) {
-                log::warn!("{}: removing the block device: {e}", self.res());
-            }
-            // nbdfuse's connection closes asynchronously; give it a moment.
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while !self.nbd_conns.is_empty() && Instant::now() < deadline {
-                self.pump_while(|| std::thread::sleep(Duration::from_millis(20)));
-            }
-        }
-        if !self.nbd_conns.is_empty() {
-            return Err(format!(
-                "{verb} refused: {} NBD client(s) still connected to {}; disconnect them first",
-                self.nbd_conns.len(),
-                self.settings.nbd_socket().display()
-            ));
-        }
-        self.export = None;
-        Ok(())
-    }
-
-    fn secondary(&mut self) -> Reply {
-        if self.core.role() == Role::Primary {
-            if let Err(e) = self.release_device("secondary") {
-                return self.refused(e);
-            }
-        }
-        self.admin(AdminCmd::Secondary)
-    }
-
-    fn down(&mut self) -> Reply {
-        if self.core.role() == Role::Primary {
-            if let Err(e) = self.release_device("down") {
-                return self.refused(e);
-            }
-            let _ = self.core.handle(Event::Admin(AdminCmd::Secondary));
-        }
-        let _ = self.core.handle(Event::Admin(AdminCmd::Disconnect));
-        self.perform();
-        let _ = self.core.handle(Event::Admin(AdminCmd::Detach));
-        Reply::Ok { message: None }
-    }
-
-    fn adjust(&mut self) -> Reply {
-        match setup::plan(&self.settings) {
-            Ok(p) => {
-                let mut now = self.core.config().clone();
-                now.size = 0;
-                if p.core == now
-                    && p.my_addr == self.plan.my_addr
-                    && p.peer_addr == self.plan.peer_addr
-                {
-                    Reply::Ok {
-                        message: Some("nothing to change".into()),
-                    }
-                } else {
-                    self.refused(
-                        "the configuration changed in ways this version applies only at start: \
-                         run `shimaiadm down` and `up`"
-                            .into(),
-                    )
-                }
-            }
-            Err(e) => Reply::Refused {
-                code: e.exit_code(),
-                message: e.to_string(),
-            },
-        }
     }
 }
