@@ -215,3 +215,46 @@ fn fio_verifies_many_requests_in_flight_on_several_connections() {
     assert!(json.contains("\"error\" : 0"), "{json}");
     assert!(p.data(0) == p.data(1), "both backing files identical");
 }
+
+#[test]
+fn sigterm_is_down_and_refused_while_mounted() {
+    let test = "sigterm_is_down_and_refused_while_mounted";
+    if !have(
+        test,
+        &["nbdfuse", "losetup", "mkfs.ext4", "mount", "umount"],
+    ) {
+        return;
+    }
+    let mut p = Pair::new("repl-term", 32, "  options { attach fuse; }");
+    p.up(0);
+    p.ok(0, r#"{"cmd":"primary","force":true}"#);
+    shimai_tests::sh(&format!("mkfs.ext4 -F -q {}", p.device(0).display()));
+    let m = p.mount(0);
+    let pid: i32 = std::fs::read_to_string(p.run_dir(0).join("r0.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let term = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap()
+    };
+    term();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(p.field(0, "role"), "Primary", "still up while mounted");
+    assert!(p.log(0).contains("not going down"), "{}", p.log(0));
+
+    p.umount(&m);
+    term();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while p.run_dir(0).join("r0.pid").exists() {
+        assert!(std::time::Instant::now() < deadline, "{}", p.log(0));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!p.device(0).exists(), "device removed");
+    assert!(!p.run_dir(0).join("r0.ctl").exists());
+    assert!(p.log(0).trim_end().ends_with("r0: down"), "{}", p.log(0));
+}

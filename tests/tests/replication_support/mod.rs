@@ -154,8 +154,15 @@ impl Pair {
         self.wait(0, "peer_disk", "UpToDate", 10);
     }
 
+    /// SIGKILL to node `i`'s daemon, only if that PID still runs our command line (the PID
+    /// may have been reused once the daemon exited on its own).
     pub fn kill9(&mut self, i: usize) {
-        if let Some(pid) = self.pids[i].take() {
+        let conf = self.confs[i].display().to_string();
+        let ours = |pid: i32| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&conf))
+        };
+        if let Some(pid) = self.pids[i].take().filter(|&p| ours(p)) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
