@@ -1,0 +1,4 @@
+//! ocf:shimai:drbd (being built).
+fn main() {
+    std::process::exit(3);
+}
