@@ -128,7 +128,8 @@
 //!   [`Event::Tick`] (monotonic milliseconds and fresh entropy): ticks drive pings, the resync
 //!   token bucket and lazy epoch closing.
 //! - Client requests: [`Event::Write`], [`Event::Trim`], [`Event::Flush`], [`Event::Read`] with
-//!   the NBD handle as id; every one is answered by exactly one [`Action::Reply`]. A node that is
+//!   the NBD handle as id (at most [`MAX_REQUEST`] bytes each: the daemon splits larger ones);
+//!   every one is answered by exactly one [`Action::Reply`]. A node that is
 //!   not Primary with UpToDate data answers with an error ([`Error::errno`] gives the errno).
 //! - Disk actions carry an `io` id; report each completion with [`Event::DiskDone`]. Writes to
 //!   overlapping blocks are never issued concurrently by the core.
@@ -188,7 +189,7 @@ pub mod wire;
 #[cfg(feature = "sim-bug")]
 #[doc(hidden)]
 pub use crate::core::Bugs;
-pub use crate::core::Core;
+pub use crate::core::{Core, MAX_REQUEST};
 pub use action::{Action, Level, StateChange, TransportCmd};
 pub use bitmap::Bitmap;
 pub use config::{

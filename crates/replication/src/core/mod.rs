@@ -30,6 +30,7 @@ use crate::status::{Counters, Status, SyncProgress};
 use crate::wire::Msg;
 
 use self::conn::Conn;
+pub use self::io::MAX_REQUEST;
 use self::io::{Io, Req};
 use self::secondary::Recv;
 use self::sync::SyncState;
