@@ -38,3 +38,9 @@ install_packages() {
 target_dir() {
   echo "${CARGO_TARGET_DIR:-$(pwd)/target}"
 }
+
+# Prints the calling script's header comment (from line 2 to the first
+# line that is not a comment) as its --help.
+usage() {
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+}
