@@ -243,6 +243,11 @@ impl Site {
         std::fs::read_to_string(self.dir.join("halt.calls")).unwrap_or_default()
     }
 
+    /// Remembers a mount made by a script of the test, for cleanup.
+    pub fn track_mount(&mut self, at: &str) {
+        self.mounts.push(PathBuf::from(at));
+    }
+
     /// Forgets a mount that the test removed itself (e.g. with `umount -l`).
     pub fn forget_mount(&mut self, at: &str) {
         self.mounts.retain(|m| m != Path::new(at));
