@@ -32,6 +32,9 @@ pub(super) struct Conn {
     pub renegotiating: bool,
     /// The `UUID_FLAG_*` flags of our renegotiation.
     pub sent_uuid_flags: u32,
+    /// The bitmap weight we reported: the decision uses it (not the current count), so both
+    /// sides decide from the same numbers.
+    pub reported_bits: u64,
     pub bitmap_sent: bool,
     pub bitmap_received: bool,
     /// The decision: Some(true) = we are SyncSource, Some(false) = SyncTarget.
@@ -275,9 +278,13 @@ impl Core {
         if self.disk == DiskState::Inconsistent {
             flags |= wire::UUID_FLAG_INCONSISTENT;
         }
+        let bits_set = self.bitmap.count();
+        if let Some(c) = self.conn.as_mut() {
+            c.reported_bits = bits_set;
+        }
         self.send(Msg::Uuids {
             gi: self.gi,
-            bits_set: self.bitmap.count(),
+            bits_set,
             flags,
         });
     }

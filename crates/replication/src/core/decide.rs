@@ -129,7 +129,7 @@ impl Core {
             gi: self.gi,
             role: self.role,
             disk: self.disk,
-            bits: self.bitmap.count(),
+            bits: c.reported_bits,
             crashed_primary: self.flags.has(MdFlags::CRASHED_PRIMARY),
             discard_my_data: self.discard_my_data,
         };
@@ -150,6 +150,21 @@ impl Core {
             rr_conflict: self.cfg.rr_conflict,
         };
         let d = sync_handshake(&me, &peer, rc, &pol);
+        let show = |s: &Side| {
+            format!(
+                "{:016X}:{:016X}:{:016X}:{:016X} bits:{} flags:{}{}",
+                s.gi.current,
+                s.gi.bitmap,
+                s.gi.history[0],
+                s.gi.history[1],
+                s.bits,
+                u8::from(s.crashed_primary),
+                u8::from(s.discard_my_data)
+            )
+        };
+        let (mine, theirs) = (show(&me), show(&peer));
+        self.log(Level::Info, format!("self {mine}"));
+        self.log(Level::Info, format!("peer {theirs}"));
         self.log(
             Level::Info,
             format!("uuid_compare()={} by rule {}", d.compare.hg, d.compare.rule),
@@ -220,7 +235,7 @@ impl Core {
         let mut hg = d.hg.unwrap_or(0);
         let peer_bits = self.conn.as_ref().map_or(0, |c| c.peer_bits);
         if hg == 0
-            && self.bitmap.count() + peer_bits > 0
+            && self.conn.as_ref().map_or(0, |c| c.reported_bits) + peer_bits > 0
             && self.disk > DiskState::Inconsistent
             && self.pdsk > DiskState::Inconsistent
         {
