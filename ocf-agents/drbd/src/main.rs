@@ -1,4 +1,6 @@
-//! ocf:shimai:drbd (being built).
+//! `ocf:shimai:drbd` (installed as `$OCF_ROOT/resource.d/shimai/drbd`); see the library docs.
+#![forbid(unsafe_code)]
+
 fn main() {
-    std::process::exit(3);
+    ocf::main(&ocf_drbd::params::INFO, ocf_drbd::agent::handle)
 }
