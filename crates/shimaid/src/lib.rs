@@ -13,6 +13,7 @@
 //! - [`device`]: the Primary's block device (nbd-client, or nbdfuse + loop) behind the
 //!   configured `device` symlink;
 //! - [`server`]: the control socket speaking [`control`];
+//! - [`handlers`]: the configuration's `handlers { }`, each run in a thread of its own;
 //! - a timer thread (100 ms ticks with fresh entropy) and a signal thread (SIGTERM = down).
 //!
 //! The library part is also what clients share with the daemon: [`control`].
@@ -25,6 +26,7 @@ pub mod device;
 pub mod disk;
 pub mod engine;
 pub mod error;
+pub mod handlers;
 pub mod nbd;
 pub mod peer;
 pub mod report;

@@ -354,6 +354,7 @@ impl Engine {
             },
             Action::Notify(change) => {
                 log::info!("{res}: {change}");
+                self.call_change_hook(&change);
                 if let StateChange::Conn { to, .. } = change {
                     if to.is_connected() {
                         self.split_brain = false;
@@ -384,19 +385,12 @@ impl Engine {
     }
 
     fn call_handler(&mut self, h: Handler) {
-        let hs = &self.plan.resource.handlers;
-        let cmd = match h {
-            Handler::InitialSplitBrain => hs.initial_split_brain.clone(),
-            Handler::SplitBrain => hs.split_brain.clone(),
-            Handler::PriLost => hs.pri_lost.clone(),
-            Handler::PriLostAfterSb => hs.pri_lost_after_sb.clone(),
-            Handler::FencePeer => hs.fence_peer.clone(),
-            Handler::OutOfSync => hs.out_of_sync.clone(),
-        };
-        let res = self.res().to_string();
-        let Some(cmd) = cmd else {
+        let Some(call) = crate::handlers::for_core(h, &self.plan.resource.handlers) else {
             if h == Handler::FencePeer {
-                log::warn!("{res}: fencing is set but no fence-peer handler is configured");
+                log::warn!(
+                    "{}: fencing is set but no fence-peer handler is configured",
+                    self.res()
+                );
                 let _ = self.me.send(Input::Event(Event::HandlerDone {
                     handler: h,
                     exit_code: 1,
@@ -404,31 +398,34 @@ impl Engine {
             }
             return;
         };
-        log::info!("{res}: calling {} handler: {cmd}", h.name());
         let me = self.me.clone();
-        let peer = self.plan.peer_addr;
-        let _ = std::thread::Builder::new()
-            .name("handler".into())
-            .spawn(move || {
-                let st = std::process::Command::new("/bin/sh")
-                    .args(["-c", &cmd])
-                    .env("DRBD_RESOURCE", &res)
-                    .env("DRBD_PEER_ADDRESS", peer.ip().to_string())
-                    .env("DRBD_PEER_AF", if peer.is_ipv4() { "ipv4" } else { "ipv6" })
-                    .stdin(std::process::Stdio::null())
-                    .status();
-                let exit_code = match st {
-                    Ok(s) => s.code().unwrap_or(1),
-                    Err(e) => {
-                        log::error!("{res}: cannot run handler {cmd}: {e}");
-                        1
-                    }
-                };
-                log::info!("{res}: {} handler exited with {exit_code}", h.name());
-                let _ = me.send(Input::Event(Event::HandlerDone {
-                    handler: h,
-                    exit_code,
-                }));
-            });
+        crate::handlers::spawn(call, &self.handler_env(), move |exit_code| {
+            // Only fence-peer's answer changes the core's state; it ignores the others.
+            let _ = me.send(Input::Event(Event::HandlerDone {
+                handler: h,
+                exit_code,
+            }));
+        });
+    }
+
+    /// The unfencing hooks DRBD runs when a resync makes a disk UpToDate.
+    fn call_change_hook(&self, change: &StateChange) {
+        if let Some(call) = crate::handlers::for_change(change, &self.plan.resource.handlers) {
+            crate::handlers::spawn(call, &self.handler_env(), |_| {});
+        }
+    }
+
+    fn handler_env(&self) -> crate::handlers::Env {
+        crate::handlers::Env {
+            resource: self.res().to_string(),
+            node: self.settings.node.clone(),
+            peer: self.plan.peer_name.clone(),
+            peer_addr: self.plan.peer_addr,
+            minor: self.plan.minor,
+            backing_dev: self.plan.disk.clone(),
+            device: self.plan.device.clone(),
+            config: self.settings.config.clone(),
+            run_dir: self.settings.run_dir.clone(),
+        }
     }
 }
