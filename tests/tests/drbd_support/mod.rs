@@ -15,6 +15,8 @@ use shimai_tests::{AgentRun, TempDir};
 #[path = "../replication_support/mod.rs"]
 pub mod replication_support;
 
+pub mod cluster;
+
 pub use replication_support::{Pair, NAMES};
 
 /// The agent binary.
