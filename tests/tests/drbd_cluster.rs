@@ -44,7 +44,7 @@ fn power_loss_of_the_primary_fails_over_with_the_data_intact() {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("cluster start: {e}"));
-    let web = DrbdWeb::prepare(&cluster, "");
+    let web = DrbdWeb::prepare(&cluster, "10.77.0", "");
     let _loops = LoopReaper(web.res.clone());
     cluster
         .configure(&web.crm("shimai"))

@@ -95,9 +95,10 @@ pub fn install_agent(provider: &Provider) {
 }
 
 impl DrbdWeb {
-    /// Writes the configuration, creates metadata, brings both nodes up by hand once to
-    /// make the file system (page and data file) on node1, then downs them again.
-    pub fn prepare(cluster: &Cluster, extra: &str) -> DrbdWeb {
+    /// Writes the configuration (replication on `SUBNET.N`, `extra` in the resource
+    /// block), creates metadata, brings both nodes up by hand once to make the file system
+    /// (page and data file) on node1, then downs them again.
+    pub fn prepare(cluster: &Cluster, subnet: &str, extra: &str) -> DrbdWeb {
         let root = cluster.root().to_path_buf();
         let res = format!("cl{}", std::process::id());
         let images = [root.join("node1.img"), root.join("node2.img")];
@@ -107,7 +108,7 @@ impl DrbdWeb {
                 .and_then(|f| f.set_len(64 << 20))
                 .expect("backing file");
             hosts.push_str(&format!(
-                "  on node{n} {{ device /run/{res}.dev minor 0; disk {d}; address 10.77.0.{n}:7789; meta-disk internal; }}\n",
+                "  on node{n} {{ device /run/{res}.dev minor 0; disk {d}; address {subnet}.{n}:7789; meta-disk internal; }}\n",
                 n = i + 1,
                 d = img.display()
             ));
