@@ -778,3 +778,27 @@ fn a_cold_extent_leaving_the_activity_log_persists_its_bitmap_words() {
         .count();
     assert!(al_writes >= 3);
 }
+
+#[test]
+fn the_secondary_logs_extents_before_writing_and_releases_them_after_the_barrier() {
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.write(0, 1, 2048, 1); // extent 2 (8 MiB into the device)
+    p.complete_all(0);
+    p.deliver_all(1);
+    assert!(
+        matches!(p.ios[1].front(), Some(Action::PersistAl { extents, .. }) if extents.contains(&2)),
+        "the AL transaction comes first: {:?}",
+        p.ios[1].front()
+    );
+    assert_eq!(p.ios[1].len(), 1, "the data write waits for it");
+    p.settle();
+    assert!(p.replied(1));
+    // A restart after an unclean stop marks the logged extent out of sync.
+    let mut persisted = Persisted::just_created(SIZE);
+    persisted.flags = p.nodes[1].md_flags();
+    persisted.gi = p.nodes[1].generation_ids();
+    persisted.al = vec![2];
+    let restarted = Core::new(cfg(Protocol::C), Some(persisted), 3);
+    assert!(restarted.bitmap().get(2048));
+    assert_eq!(restarted.bitmap().count(), 1024);
+}

@@ -85,6 +85,8 @@ pub(super) enum Io {
     RsEndFlush {
         gen: u64,
     },
+    /// A flush that only makes earlier writes durable (AL extents wait for it).
+    PlainFlush,
     VerifyRead {
         gen: u64,
         sector: u64,
@@ -204,19 +206,7 @@ impl Core {
                 evicted,
             } => {
                 if new_tx {
-                    for e in evicted {
-                        self.persist_bitmap_extent(e);
-                    }
-                    let io = self.alloc_io();
-                    debug_assert_eq!(io, tx);
-                    self.ios.insert(io, Io::AlTx);
-                    self.counters.al += 1;
-                    let extents = self.al.hot();
-                    self.emit(Action::PersistAl {
-                        io,
-                        tr_number: self.al.tr_number(),
-                        extents,
-                    });
+                    self.write_al_transaction(tx, &evicted);
                 }
                 if let Some(r) = self.reqs.get_mut(&id) {
                     r.extents = extents;
@@ -518,7 +508,29 @@ impl Core {
         self.flush_waits.clear();
         self.epoch_writes = 0;
         self.epoch_close_pending = false;
-        self.recv.clear();
+        // The Secondary's unflushed epochs: their extents stay in the log until a flush.
+        let held = self.recv.clear();
+        if !held.is_empty() {
+            self.release_after_flush(held);
+        }
+    }
+
+    /// Writes the AL transaction `tx` (the whole hot set), after the bitmap words of the
+    /// extents that left the log.
+    pub(super) fn write_al_transaction(&mut self, tx: IoId, evicted: &[u32]) {
+        for &e in evicted {
+            self.persist_bitmap_extent(e);
+        }
+        let io = self.alloc_io();
+        debug_assert_eq!(io, tx);
+        self.ios.insert(io, Io::AlTx);
+        self.counters.al += 1;
+        let extents = self.al.hot();
+        self.emit(Action::PersistAl {
+            io,
+            tr_number: self.al.tr_number(),
+            extents,
+        });
     }
 
     /// An activity-log transaction reached the disk (or failed): writes waiting for it go on.
@@ -548,5 +560,6 @@ impl Core {
                 self.issue_write(id);
             }
         }
+        self.unpark_peer_writes(io);
     }
 }

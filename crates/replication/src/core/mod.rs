@@ -108,8 +108,13 @@ pub struct Core {
     /// flushed yet: the on-disk bitmap keeps them set until a flush makes the data durable.
     clears_unflushed: BTreeMap<u64, u64>,
     clear_seq: u64,
-    /// Flushes in flight and the clear sequence number they cover.
-    flush_marks: BTreeMap<IoId, u64>,
+    /// Flushes in flight and the clear/release sequence numbers they cover.
+    flush_marks: BTreeMap<IoId, (u64, u64)>,
+    /// AL extents to release once a flush covers their writes.
+    al_release_pending: Vec<(u64, Vec<u32>)>,
+    release_seq: u64,
+    /// Replicated writes waiting for an AL transaction.
+    al_parked: Vec<secondary::AlParked>,
     #[cfg(feature = "sim-bug")]
     #[doc(hidden)]
     pub bugs: Bugs,
@@ -169,6 +174,9 @@ impl Core {
             clears_unflushed: BTreeMap::new(),
             clear_seq: 0,
             flush_marks: BTreeMap::new(),
+            al_release_pending: Vec::new(),
+            release_seq: 0,
+            al_parked: Vec::new(),
             #[cfg(feature = "sim-bug")]
             bugs: Bugs::default(),
         };
@@ -437,15 +445,36 @@ impl Core {
     }
 
     fn emit_flush(&mut self, io: IoId) {
-        self.flush_marks.insert(io, self.clear_seq);
+        self.flush_marks
+            .insert(io, (self.clear_seq, self.release_seq));
         self.emit(Action::Flush { io });
     }
 
     fn flush_completed(&mut self, io: IoId, ok: bool) {
-        if let Some(mark) = self.flush_marks.remove(&io) {
+        if let Some((clears, releases)) = self.flush_marks.remove(&io) {
             if ok {
-                self.clears_unflushed.retain(|_, s| *s > mark);
+                self.clears_unflushed.retain(|_, s| *s > clears);
+                let due: Vec<u32> = self
+                    .al_release_pending
+                    .iter()
+                    .filter(|(s, _)| *s <= releases)
+                    .flat_map(|(_, e)| e.iter().copied())
+                    .collect();
+                self.al_release_pending.retain(|(s, _)| *s > releases);
+                self.al.release(&due);
             }
+        }
+    }
+
+    /// AL extents held by writes that are complete but maybe not durable: released by the
+    /// next flush (one is issued now).
+    fn release_after_flush(&mut self, extents: Vec<u32>) {
+        self.release_seq += 1;
+        self.al_release_pending.push((self.release_seq, extents));
+        if self.disk > DiskState::Failed {
+            let io = self.alloc_io();
+            self.ios.insert(io, Io::PlainFlush);
+            self.emit_flush(io);
         }
     }
 

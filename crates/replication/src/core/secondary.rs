@@ -7,8 +7,10 @@ use std::collections::VecDeque;
 use super::io::Io;
 use super::Core;
 use crate::action::Action;
+use crate::al::{extents_of, Begin};
 use crate::bitmap::BM_BLOCK_SIZE;
 use crate::config::Protocol;
+use crate::event::IoId;
 use crate::state::ConnState;
 use crate::wire::{DataFlags, Msg};
 
@@ -21,6 +23,18 @@ pub(super) struct RecvEpoch {
     pending: u32,
     size: u32,
     flushing: bool,
+    /// Activity-log extents its writes hold until the epoch is flushed.
+    extents: Vec<u32>,
+}
+
+/// A replicated write waiting for the AL transaction that records its extent.
+#[derive(Debug, Clone)]
+pub(super) struct AlParked {
+    waits: Vec<IoId>,
+    io: IoId,
+    offset: u64,
+    len: u64,
+    op: Action,
 }
 
 /// The Secondary's side of the transfer log.
@@ -34,8 +48,9 @@ impl Recv {
     pub fn unacked(&self) -> u64 {
         self.epochs.iter().map(|e| u64::from(e.pending)).sum()
     }
-    pub fn clear(&mut self) {
-        self.epochs.clear();
+    /// Forgets the epochs (the connection is gone) and returns the AL extents they held.
+    pub fn clear(&mut self) -> Vec<u32> {
+        self.epochs.drain(..).flat_map(|e| e.extents).collect()
     }
     fn open(&mut self) -> &mut RecvEpoch {
         if self.epochs.back().is_none_or(|e| e.nr.is_some()) {
@@ -46,6 +61,7 @@ impl Recv {
                 pending: 0,
                 size: 0,
                 flushing: false,
+                extents: Vec::new(),
             });
         }
         self.epochs.back_mut().expect("just pushed")
@@ -85,9 +101,32 @@ impl Core {
         if self.bugs.write_ack_on_receive && self.cfg.protocol == Protocol::C {
             self.send(Msg::WriteAck { seq });
         }
+        // The Secondary logs the extents it writes to as well: if it crashes before a barrier
+        // made them durable, its restart marks them out of sync.
+        let extents = extents_of(offset, len);
+        let tx = self.next_io;
+        let (waits, held) = match self.al.begin(&extents, tx) {
+            Begin::Ready => (Vec::new(), extents),
+            Begin::Wait {
+                ios,
+                new_tx,
+                evicted,
+            } => {
+                if new_tx {
+                    self.write_al_transaction(tx, &evicted);
+                }
+                (ios, extents)
+            }
+            Begin::Full => {
+                // No room: the blocks go into the on-disk bitmap instead (resynced later).
+                self.set_out_of_sync_durably(offset, len);
+                (Vec::new(), Vec::new())
+            }
+        };
         let ep = self.recv.open();
         ep.pending += 1;
         ep.size += 1;
+        ep.extents.extend(held);
         let serial = ep.serial;
         let io = self.alloc_io();
         self.ios.insert(
@@ -111,7 +150,34 @@ impl Core {
                 fua: flags.fua(),
             }
         };
-        self.submit_local_write(io, offset, len, op);
+        if waits.is_empty() {
+            self.submit_local_write(io, offset, len, op);
+        } else {
+            self.al_parked.push(AlParked {
+                waits,
+                io,
+                offset,
+                len,
+                op,
+            });
+        }
+    }
+
+    /// An AL transaction completed: replicated writes waiting only for it go to the disk.
+    pub(super) fn unpark_peer_writes(&mut self, tx: IoId) {
+        let mut ready = Vec::new();
+        self.al_parked.retain_mut(|p| {
+            p.waits.retain(|&w| w != tx);
+            if p.waits.is_empty() {
+                ready.push(p.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for p in ready {
+            self.submit_local_write(p.io, p.offset, p.len, p.op);
+        }
     }
 
     pub(super) fn on_barrier(&mut self, nr: u32) {
@@ -178,7 +244,10 @@ impl Core {
                 if front.serial == serial {
                     let nr = front.nr.unwrap_or(0);
                     let size = front.size;
-                    self.recv.epochs.pop_front();
+                    if let Some(ep) = self.recv.epochs.pop_front() {
+                        // Durable now: the extents may leave the log.
+                        self.al.release(&ep.extents);
+                    }
                     self.send(Msg::BarrierAck { nr, set_size: size });
                     self.progress_barriers();
                 }
