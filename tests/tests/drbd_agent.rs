@@ -186,3 +186,66 @@ fn exit_codes_follow_the_linbit_agent() {
     assert_eq!(env.run("stop", "0").rc, 0);
     assert_eq!(env.run("stop", "0").rc, 0, "stop of a stopped resource");
 }
+
+#[test]
+fn promotion_scores_follow_the_state_and_fork_only_on_change() {
+    if !drbd_support::replication_support::have("drbd scores", &[]) {
+        return;
+    }
+    let mut pair = Pair::new("drbd-scores", 32, "  options { attach none; }");
+    let _reaper = Reaper::new(&pair);
+    let tmp = rsctmp("drbd-scores");
+    pair.up_skip_sync();
+    pair.ok(0, r#"{"cmd":"down"}"#);
+    // A crm_attribute that records its calls, so the test sees every fork of it.
+    let fake = tmp.join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let calls = tmp.join("calls");
+    let script = fake.join("crm_attribute");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$OCF_RESOURCE_INSTANCE $*\" >> {}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    shimai_tests::sh(&format!("chmod 755 {}", script.display()));
+    let mut env = NodeEnv::new(&pair, 0, tmp.path());
+    env.set(
+        "PATH",
+        &format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", fake.display()),
+    );
+    let seen = || std::fs::read_to_string(&calls).unwrap_or_default();
+
+    assert_eq!(env.run("monitor", "0").rc, 7);
+    assert_eq!(seen(), "", "a probe of a stopped resource sets nothing");
+    assert_eq!(env.run("start", "0").rc, 0);
+    for _ in 0..3 {
+        assert_eq!(env.run("monitor", "20000").rc, 0);
+    }
+    assert_eq!(
+        seen(),
+        "p_drbd --promotion -q -v 10000\n",
+        "one fork for one value"
+    );
+
+    // The peer goes away: UpToDate with the peer unknown is 1000; back: 10000 again.
+    pair.ok(1, r#"{"cmd":"disconnect"}"#);
+    pair.wait(0, "peer_disk", "DUnknown", 10);
+    assert_eq!(env.run("monitor", "20000").rc, 0);
+    pair.ok(1, r#"{"cmd":"connect"}"#);
+    pair.wait(0, "peer_disk", "UpToDate", 15);
+    assert_eq!(env.run("monitor", "20000").rc, 0);
+    assert_eq!(env.run("promote", "0").rc, 0);
+    assert_eq!(env.run("monitor", "10000").rc, 8);
+    assert_eq!(env.run("demote", "0").rc, 0);
+    assert_eq!(env.run("stop", "0").rc, 0);
+    assert_eq!(
+        seen(),
+        "p_drbd --promotion -q -v 10000\n\
+         p_drbd --promotion -q -v 1000\n\
+         p_drbd --promotion -q -v 10000\n\
+         p_drbd --promotion -q -D\n"
+    );
+}
