@@ -249,3 +249,37 @@ fn promotion_scores_follow_the_state_and_fork_only_on_change() {
          p_drbd --promotion -q -D\n"
     );
 }
+
+#[test]
+fn unfence_if_all_uptodate_runs_the_handler_once_per_promotion() {
+    if !drbd_support::replication_support::have("drbd unfence", &[]) {
+        return;
+    }
+    let tmp = rsctmp("drbd-unfence");
+    let log = tmp.join("unfence.log");
+    let extra = format!(
+        "  options {{ attach none; }}\n  handlers {{ unfence-peer \"echo $DRBD_RESOURCE $DRBD_PEER >> {}; echo\"; }}\n",
+        log.display()
+    );
+    let mut pair = Pair::new("drbd-unfence", 32, &extra);
+    let _reaper = Reaper::new(&pair);
+    pair.up_skip_sync();
+    pair.ok(0, r#"{"cmd":"down"}"#);
+    let mut env = NodeEnv::new(&pair, 0, tmp.path());
+    env.set("OCF_RESKEY_unfence_if_all_uptodate", "true");
+    env.set("OCF_RESKEY_unfence_extra_args", "--quiet");
+    let seen = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(env.run("start", "0").rc, 0);
+    assert_eq!(env.run("monitor", "20000").rc, 0);
+    assert_eq!(seen(), "", "not while Secondary");
+    assert_eq!(env.run("promote", "0").rc, 0);
+    assert_eq!(env.run("monitor", "10000").rc, 8);
+    assert_eq!(env.run("monitor", "10000").rc, 8);
+    assert_eq!(seen(), "r0 beta\n", "once, with DRBD's environment");
+    assert_eq!(env.run("demote", "0").rc, 0);
+    assert_eq!(env.run("promote", "0").rc, 0);
+    assert_eq!(env.run("monitor", "10000").rc, 8);
+    assert_eq!(seen(), "r0 beta\nr0 beta\n", "again after a new promotion");
+    assert_eq!(env.run("demote", "0").rc, 0);
+    assert_eq!(env.run("stop", "0").rc, 0);
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use shimai_config::Handlers;
-use shimai_replication::{DiskState, Handler, StateChange};
+use shimai_replication::{DiskState, Fencing, Handler, StateChange};
 
 /// One handler run: which one, and its command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +40,12 @@ pub fn for_core(h: Handler, hs: &Handlers) -> Option<Call> {
     })
 }
 
-/// The unfencing hook a state change calls for: a resync that made a disk UpToDate.
-pub fn for_change(change: &StateChange, hs: &Handlers) -> Option<Call> {
+/// The unfencing hook a state change calls for: a resync that made a disk UpToDate, when
+/// fencing is configured (without it nothing was fenced, as DRBD).
+pub fn for_change(change: &StateChange, hs: &Handlers, fencing: Fencing) -> Option<Call> {
+    if fencing == Fencing::DontCare {
+        return None;
+    }
     let resynced = |from: &DiskState, to: &DiskState| {
         *to == DiskState::UpToDate && matches!(from, DiskState::Inconsistent | DiskState::Outdated)
     };
@@ -209,10 +213,15 @@ mod tests {
             from: DiskState::Attaching,
             to: DiskState::UpToDate,
         };
-        assert_eq!(for_change(&local, &hs).unwrap().name, "after-resync-target");
-        assert_eq!(for_change(&peer, &hs).unwrap().command, "unfence-b");
-        assert_eq!(for_change(&attach, &hs), None);
-        assert_eq!(for_change(&local, &Handlers::default()), None);
+        let f = Fencing::ResourceOnly;
+        assert_eq!(
+            for_change(&local, &hs, f).unwrap().name,
+            "after-resync-target"
+        );
+        assert_eq!(for_change(&peer, &hs, f).unwrap().command, "unfence-b");
+        assert_eq!(for_change(&attach, &hs, f), None);
+        assert_eq!(for_change(&local, &Handlers::default(), f), None);
+        assert_eq!(for_change(&peer, &hs, Fencing::DontCare), None);
         let fp = Handlers {
             fence_peer: Some("shimai-crm-fence-peer".into()),
             ..Handlers::default()

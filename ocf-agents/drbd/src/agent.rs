@@ -128,6 +128,8 @@ impl Agent<'_> {
 
     fn set_promoted(&self, on: bool) {
         let m = self.promoted_marker();
+        // Each promotion runs `unfence_if_all_uptodate`'s handler again.
+        let _ = std::fs::remove_file(self.unfenced_marker());
         if on {
             if let Some(d) = m.parent() {
                 let _ = std::fs::create_dir_all(d);
@@ -136,6 +138,10 @@ impl Agent<'_> {
         } else {
             let _ = std::fs::remove_file(&m);
         }
+    }
+
+    fn unfenced_marker(&self) -> PathBuf {
+        self.promoted_marker().with_extension("unfenced")
     }
 
     fn status(&self) -> Result<Option<StatusReport>> {
@@ -399,7 +405,7 @@ impl Agent<'_> {
         else {
             return;
         };
-        let done = self.promoted_marker().with_extension("unfenced");
+        let done = self.unfenced_marker();
         if done.exists() {
             return;
         }

@@ -410,7 +410,8 @@ impl Engine {
 
     /// The unfencing hooks DRBD runs when a resync makes a disk UpToDate.
     fn call_change_hook(&self, change: &StateChange) {
-        if let Some(call) = crate::handlers::for_change(change, &self.plan.resource.handlers) {
+        let hs = &self.plan.resource.handlers;
+        if let Some(call) = crate::handlers::for_change(change, hs, self.plan.core.fencing) {
             crate::handlers::spawn(call, &self.handler_env(), |_| {});
         }
     }
