@@ -250,11 +250,15 @@ fn opposite_primaries_then_a_manual_switchover() {
         "the device went with the role"
     );
     assert_eq!(role(&site, S1, "drbd0"), "Secondary/Secondary\n");
+    let dr_before = dr(&site, S2);
     site.nodes[S2].adm(&["primary", "drbd0"]).expect(0);
     let r = site.nodes[S2].sh(&format!("e2fsck -fn {dev0_s2}"));
     assert_eq!(r.code, 0, "e2fsck -fn: {}{}", r.stdout, r.stderr);
     site.mount(S2, &dev0_s2, &mnt0_s2).expect(0);
     assert_eq!(sha256(&format!("{mnt0_s2}/etc-backup.tar")), sum0);
+    // dr: s2 read the file (and e2fsck the metadata) from its own disk.
+    let dr_after = dr(&site, S2);
+    assert!(dr_after - dr_before >= 3072, "dr {dr_before} -> {dr_after}");
     assert_eq!(role(&site, S2, "drbd0"), "Primary/Secondary\n");
     assert_eq!(role(&site, S1, "drbd0"), "Secondary/Primary\n");
     assert_eq!(
@@ -293,4 +297,9 @@ fn opposite_primaries_then_a_manual_switchover() {
 /// `shimaiadm role RES` on node `i`.
 fn role(site: &Site, i: usize, res: &str) -> String {
     site.nodes[i].adm(&["role", res]).expect(0).stdout
+}
+
+/// `dr` (KiB read from the local disk) of minor 0 in `shimaiadm proc` on node `i`.
+fn dr(site: &Site, i: usize) -> u64 {
+    counter(&site.nodes[i].adm(&["proc"]).expect(0).stdout, 0, "dr")
 }

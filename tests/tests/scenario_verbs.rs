@@ -258,3 +258,55 @@ fn a_lonely_node_waits_in_vain_and_is_promoted_only_by_force() {
     // Down is down: a second one is not an error.
     a.adm(&["down", "r0"]).expect(0);
 }
+
+/// The split-brain runbook of docs/replicated-device.md §5, with shimaiadm: both nodes
+/// promoted while cut off, the reconnection refused and shown, the victim's changes
+/// discarded by `connect --discard-my-data`.
+#[test]
+fn a_split_brain_is_shown_and_resolved_by_the_runbook() {
+    let site = pair("scen-verbs-sb", 7797);
+    let (a, b) = (&site.nodes[A], &site.nodes[B]);
+    for n in [b, a] {
+        n.adm(&["disconnect", "r0"]).expect(0);
+    }
+    // Both Primary while apart: each starts its own generation.
+    b.adm(&["primary", "r0"]).expect(0);
+    assert_eq!(b.adm(&["role", "r0"]).expect(0).stdout, "Primary/Unknown\n");
+    for n in [b, a] {
+        n.adm(&["connect", "r0"]).expect(0);
+    }
+    for n in [a, b] {
+        wait_for(n, &["cstate", "r0"], "StandAlone", 20);
+    }
+    let peer = |n: &Node| if n.name == "a" { "b" } else { "a" };
+    for n in [a, b] {
+        let s = n.adm(&["status", "r0"]).expect(0).stdout;
+        assert!(
+            s.ends_with(&format!(
+                "  {} connection:StandAlone split-brain:yes\n",
+                peer(n)
+            )),
+            "{s}"
+        );
+    }
+    assert!(
+        b.log("r0").contains("Split-Brain detected but unresolved"),
+        "{}",
+        b.log("r0")
+    );
+    // b is the victim.
+    b.adm(&["secondary", "r0"]).expect(0);
+    b.adm(&["connect", "--discard-my-data", "r0"]).expect(0);
+    a.adm(&["connect", "r0"]).expect(0);
+    b.adm(&["wait-sync", "--timeout", "30", "r0"]).expect(0);
+    wait_for(b, &["dstate", "r0"], "UpToDate/UpToDate", 10);
+    assert_eq!(
+        b.adm(&["role", "r0"]).expect(0).stdout,
+        "Secondary/Primary\n"
+    );
+    let s = a.adm(&["status", "r0"]).expect(0).stdout;
+    assert_eq!(
+        s,
+        "r0 role:Primary\n  disk:UpToDate\n  b role:Secondary\n    replication:Established peer-disk:UpToDate\n"
+    );
+}
