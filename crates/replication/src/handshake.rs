@@ -302,22 +302,31 @@ pub fn sync_handshake(me: &Side, peer: &Side, resolve_conflicts: bool, pol: &Pol
         demote: false,
     };
     let mut hg = compare.hg;
+    let (mydisk, peerdisk) = (me.disk, peer.disk);
+    let one_inconsistent = (mydisk == DiskState::Inconsistent
+        && peerdisk > DiskState::Inconsistent)
+        || (peerdisk == DiskState::Inconsistent && mydisk > DiskState::Inconsistent);
     if hg == -1000 {
-        d.drop = Some(DropReason::UnrelatedData);
-        return d;
+        if !one_inconsistent {
+            d.drop = Some(DropReason::UnrelatedData);
+            return d;
+        }
+        // shimai: an Inconsistent node holds nothing to protect; whatever its identifiers say
+        // (its history may have been shifted out), a full sync from the good node is safe.
+        hg = -2;
     }
     // Both nodes evaluate the table from their own side; the rule order is not symmetric, so
     // a verdict that does not mirror would make both sources (or both targets).
     let mirror = uuid_compare(peer, me, !resolve_conflicts).hg;
-    let agree = mirror == -hg || (hg.abs() == 100 && mirror.abs() == 100);
+    let raw = compare.hg;
+    let agree = mirror == -raw
+        || (raw.abs() == 100 && mirror.abs() == 100)
+        || (raw == -1000 && mirror == -1000);
     if !agree {
         d.drop = Some(DropReason::Contradictory);
         return d;
     }
-    let (mydisk, peerdisk) = (me.disk, peer.disk);
-    if (mydisk == DiskState::Inconsistent && peerdisk > DiskState::Inconsistent)
-        || (peerdisk == DiskState::Inconsistent && mydisk > DiskState::Inconsistent)
-    {
+    if one_inconsistent {
         let full = hg == -100 || hg.abs() == 2;
         hg = if mydisk > DiskState::Inconsistent {
             1

@@ -110,8 +110,7 @@ impl Core {
         self.set_role(Role::Primary);
         self.flags.set(MdFlags::PRIMARY_IND, true);
         if (!connected && self.gi.bitmap == 0) || forced {
-            let fresh = self.fresh_uuid();
-            self.gi.new_current(fresh);
+            self.open_generation();
         }
         self.gi.current |= 1;
         if forced {
@@ -250,8 +249,7 @@ impl Core {
                 });
             }
         }
-        let fresh = self.fresh_uuid();
-        self.gi.new_current(fresh);
+        self.open_generation();
         if clear_bitmap {
             self.gi.bitmap = 0;
             self.bitmap.clear_all();

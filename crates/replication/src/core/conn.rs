@@ -368,8 +368,7 @@ impl Core {
             // The peer may still have the old generation: open a new one for what follows.
             // It is persisted before any waiting request completes without the peer, so a
             // client never sees such a completion while the disk still shows the old one.
-            let fresh = self.fresh_uuid();
-            self.gi.new_current(fresh);
+            self.open_generation();
             self.persist_meta();
         }
         self.tl_clear();

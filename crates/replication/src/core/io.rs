@@ -231,8 +231,7 @@ impl Core {
         if !replicate && self.conn.is_none() && self.gi.bitmap == 0 {
             // A Primary writing without its peer always has a bitmap generation open, so the
             // next handshake sees that this node moved on.
-            let fresh = self.fresh_uuid();
-            self.gi.new_current(fresh);
+            self.open_generation();
             self.persist_meta();
         }
         // A resync read of these blocks in flight would send stale data: re-read it later.

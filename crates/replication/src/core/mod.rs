@@ -345,6 +345,15 @@ impl Core {
         }
     }
 
+    /// Starts a new data generation (`drbd_uuid_new_current`). With a bitmap generation already
+    /// open (only after `--force`), DRBD overwrites it; shimai keeps it and moves the old
+    /// current into the history ([`GenerationIds::new_current`]), because a peer that
+    /// adopted our sync UUID is related through the bitmap identifier.
+    fn open_generation(&mut self) {
+        let fresh = self.fresh_uuid();
+        self.gi.new_current(fresh);
+    }
+
     fn set_cs(&mut self, to: ConnState) {
         if self.cs != to {
             let from = self.cs;
