@@ -4,7 +4,8 @@
 //! The resource is an 8.x file in the style of the field guides (the one of §5), with
 //! protocol A as a DR link over a WAN uses; only the host names, addresses (127.0.0.1 and
 //! 127.0.0.2, port 7789), disks (sparse files) and devices (paths in the test's directory)
-//! are this machine's. Node 1 is Primary with a mounted file system and data; it is lost
+//! are this machine's (plus `options { attach fuse; }` where `/dev/nbd0` exists, so that the
+//! device is always the nbdfuse + loop this test kills). Node 1 is Primary with a mounted file system and data; it is lost
 //! (SIGKILL to its shimaid and its nbdfuse, by PID). On node 2 the operator sees
 //! WFConnection and Secondary/Unknown, runs the two-line failover script, and finds the data.
 //!
@@ -28,6 +29,13 @@ const N2: usize = 1;
 
 fn config(dir: &Path) -> String {
     let d = dir.display();
+    // Where /dev/nbd0 exists `attach auto` would use the kernel's nbd driver; the test kills
+    // node 1's nbdfuse, so it keeps to FUSE + loop everywhere.
+    let options = if Path::new("/dev/nbd0").exists() {
+        "  options { attach fuse; }\n"
+    } else {
+        ""
+    };
     format!(
         r#"global {{ usage-count yes; }}
 common {{ syncer {{ rate 10M; }} }}
@@ -35,7 +43,7 @@ resource r0 {{
   protocol A;
   startup {{ degr-wfc-timeout 120; }}
   net {{ cram-hmac-alg sha1; shared-secret "FooFunFactory"; }}
-  on node1 {{ device {d}/node1/drbd0 minor 0; disk {d}/node1/backup.img; address 127.0.0.1:7789; meta-disk internal; }}
+{options}  on node1 {{ device {d}/node1/drbd0 minor 0; disk {d}/node1/backup.img; address 127.0.0.1:7789; meta-disk internal; }}
   on node2 {{ device {d}/node2/drbd0 minor 0; disk {d}/node2/backup.img; address 127.0.0.2:7789; meta-disk internal; }}
 }}
 "#
