@@ -164,6 +164,9 @@
 //! - extra identifier rules 52/72 and 91/92, and bitmap identifiers counted as history in rule
 //!   100, because two history slots are too few to keep repeated generations related (see
 //!   `tests/data/uuid_compare.txt`);
+//! - a node that the handshake makes SyncTarget is Inconsistent from the decision on (not
+//!   only once the sync UUID arrives), so an interrupted handshake cannot leave two UpToDate
+//!   nodes sharing one generation;
 //! - identifiers that would not give mirrored verdicts drop the connection; "unrelated data"
 //!   against an Inconsistent peer becomes a full sync to it (it holds nothing to protect);
 //! - a flush under protocol B waits for the peer's barrier-ack as under C (durable on both);

@@ -290,6 +290,12 @@ impl Core {
         } else {
             ConnState::WFBitMapT
         });
+        if !source {
+            // From the decision on, the peer has blocks we lack: our data is no longer fit
+            // to serve or to promote without --force, even if the resync never starts (a lost
+            // sync UUID would otherwise leave two UpToDate nodes sharing one generation).
+            self.set_disk(DiskState::Inconsistent);
+        }
         self.persist_meta();
         self.send_bitmap();
     }
