@@ -226,6 +226,11 @@ fn print_versions(shimaid: &Path, opts: &Options) {
         first_line(Command::new("nbdinfo").arg("--version")).replace("nbdinfo ", "libnbd "),
         shimaid.display(),
     );
+    println!(
+        "shimaid config: DRBD 8.4 defaults (al-extents 1237, max-epoch-size 2048, write \
+         ordering by flush, TCP_NODELAY) except connect-int 1, resync-rate 4G, c-max-rate 0; \
+         attach none (NBD export only); nodes on 127.0.0.1 and 127.0.0.2; no CPU pinning"
+    );
     if opts.runs < 3 {
         println!("note: fewer than 3 runs, the medians are only indicative");
     }
