@@ -51,7 +51,19 @@ impl Core {
             .as_ref()
             .is_some_and(|c| c.sent_uuid_flags & wire::UUID_FLAG_INVALIDATE_PEER != 0);
         let rc = self.conn.as_ref().is_some_and(|c| c.resolve_conflicts);
-        if flags & wire::UUID_FLAG_INVALIDATE_PEER != 0 && !(crossed && we_invalidate_peer && rc) {
+        let primary_refuses =
+            flags & wire::UUID_FLAG_INVALIDATE_PEER != 0 && self.role == Role::Primary;
+        if primary_refuses {
+            // The peer did not know yet that we are Primary: our data is in use, keep it.
+            self.log(
+                Level::Warn,
+                "peer asked to invalidate this node's data, refused: this node is Primary",
+            );
+        }
+        if flags & wire::UUID_FLAG_INVALIDATE_PEER != 0
+            && !primary_refuses
+            && !(crossed && we_invalidate_peer && rc)
+        {
             // (Both asked to invalidate the other at once: the tie-breaker's request wins.)
             self.set_disk(DiskState::Inconsistent);
             self.bitmap.set_all();
