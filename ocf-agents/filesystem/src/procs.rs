@@ -198,7 +198,9 @@ mod tests {
         let _ = std::fs::remove_dir(&dir);
         let me = found.iter().find(|u| u.pid == pid).expect("child found");
         assert_eq!(me.via, "cwd");
-        assert!(me.command.starts_with("sleep 30"), "{me:?}");
+        // Right after exec the kernel may not show the new command line yet,
+        // and the walk then names the process by its comm: "[sleep]".
+        assert!(me.command.contains("sleep"), "{me:?}");
         assert!(excluded.iter().all(|u| u.pid != pid));
     }
 }
