@@ -2,7 +2,8 @@
 //! when its node loses power, and which part of that is the agents'.
 //!
 //! ```text
-//! cargo run --release -p shimai-tests --example failover_bench -- [--runs N] [--compare] [--check]
+//! cargo run --release -p shimai-tests --example failover_bench -- \
+//!     [--stack shared|drbd] [--runs N] [--compare] [--check]
 //! ```
 //!
 //! Each run starts a fresh two-node test-bed cluster (docs/cluster.md), puts
@@ -14,7 +15,12 @@
 //! history gives each agent's own `exec-time`: their sum is the agents'
 //! share, whose target is under one second.
 //!
-//! `--compare` interleaves, run by run, the same failover with
+//! `--stack drbd` measures the same for the replicated stack (module
+//! [`drbd`]): the group follows the Promoted instance of an `ocf:shimai:drbd`
+//! clone, the killed node is the Primary's, and the agents' share holds the
+//! survivor's drbd promote before the group's starts.
+//!
+//! `--compare` (shared stack only) interleaves, run by run, the same failover with
 //! resource-agents' IPaddr2 and Filesystem (`ocf:heartbeat`) instead of
 //! shimai's, so that machine noise hits both alike, and prints the ratio
 //! of the agents' shares. Apache is resource-agents' in both.
@@ -23,8 +29,10 @@
 //! this program (so a `--release` run uses release agents once
 //! `cargo build --release --workspace --bins` made them), else from the
 //! debug build. `--check`
-//! exits non-zero when shimai's own agents (IPaddr2 + Filesystem) miss the
-//! target. Needs root.
+//! exits non-zero when shimai's own agents (IPaddr2 + Filesystem, and the
+//! drbd promote with `--stack drbd`) miss the target. Needs root.
+
+mod drbd;
 
 use shimai_tests::cluster::timings::{failover_timings, FailoverTimings};
 use shimai_tests::cluster::web::{vip, GROUP};
@@ -32,7 +40,16 @@ use shimai_tests::cluster::{client, Cluster, ClusterOptions, Provider, Result, W
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: failover_bench [--runs N] [--compare] [--check]";
+const USAGE: &str = "usage: failover_bench [--stack shared|drbd] [--runs N] [--compare] [--check]";
+
+/// Which storage the web group's file system lives on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stack {
+    /// A loop device both nodes see (SCENARIOS.md 4 as written).
+    Shared,
+    /// A shimai replicated resource under a promotable clone.
+    Drbd,
+}
 
 /// What one run measured.
 struct Run {
@@ -61,10 +78,11 @@ impl Run {
             .sum()
     }
 
-    /// The share of the agents the two providers differ in (IPaddr2 and
-    /// Filesystem; apache is the same agent in both).
+    /// shimai's own agents' share: IPaddr2 and Filesystem (what the two
+    /// providers differ in; apache is the same agent in both), and the
+    /// drbd promote in the replicated stack.
     fn replaced_ms(&self) -> u64 {
-        self.exec_of("-ip") + self.exec_of("-fs")
+        self.exec_of("-ip") + self.exec_of("-fs") + self.exec_of("drbd")
     }
 }
 
@@ -72,6 +90,7 @@ fn main() -> ExitCode {
     let mut runs = 5usize;
     let mut compare = false;
     let mut check = false;
+    let mut stack = Stack::Shared;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -80,6 +99,11 @@ fn main() -> ExitCode {
                 _ => return usage("--runs needs a number of runs, 1 or more"),
             },
             "--compare" => compare = true,
+            "--stack" => match args.next().as_deref() {
+                Some("shared") => stack = Stack::Shared,
+                Some("drbd") => stack = Stack::Drbd,
+                _ => return usage("--stack needs 'shared' or 'drbd'"),
+            },
             "--check" => check = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -92,7 +116,12 @@ fn main() -> ExitCode {
         eprintln!("failover_bench: needs root (namespaces, a loop device, the cluster daemons)");
         return ExitCode::from(2);
     }
-    use_agents_beside_this_program();
+    if compare && stack == Stack::Drbd {
+        return usage(
+            "--compare needs the shared stack: resource-agents has no drbd agent to compare with",
+        );
+    }
+    use_agents_beside_this_program(stack);
     let primary = Provider::from_env();
     if compare && primary == Provider::Heartbeat {
         return usage("--compare compares shimai's agents with resource-agents': unset SHIMAI_CLUSTER_PROVIDER");
@@ -103,8 +132,12 @@ fn main() -> ExitCode {
     }
 
     println!(
-        "failover_bench: {runs} run(s) per provider; kill the node running the web group, \
-         wait for the page on http://{}/",
+        "failover_bench: {} stack, {runs} run(s) per provider; kill the node running the web \
+         group, wait for the page on http://{}/",
+        match stack {
+            Stack::Shared => "shared-disk",
+            Stack::Drbd => "replicated (ocf:shimai:drbd)",
+        },
         vip()
     );
     let mut done: Vec<Run> = Vec::new();
@@ -112,7 +145,11 @@ fn main() -> ExitCode {
     for i in 1..=runs {
         // Interleaved: noise from the other engineers' builds hits both.
         for p in &providers {
-            match one_run(p) {
+            let result = match stack {
+                Stack::Shared => one_run(p).map_err(|e| e.to_string()),
+                Stack::Drbd => drbd::one_run(p),
+            };
+            match result {
                 Ok(r) => {
                     print_run(i, &r);
                     done.push(r);
@@ -124,7 +161,11 @@ fn main() -> ExitCode {
             }
         }
     }
-    let met = summary(&done, &providers);
+    let names: Vec<&str> = match stack {
+        Stack::Shared => providers.iter().map(|p| p.name()).collect(),
+        Stack::Drbd => vec!["shimai+drbd"],
+    };
+    let met = summary(&done, &names, stack);
     if failures > 0 {
         println!("{failures} run(s) failed");
         return ExitCode::FAILURE;
@@ -144,7 +185,7 @@ fn usage(msg: &str) -> ExitCode {
 /// Points the harness at the agents built with this program's profile
 /// (`target/release/ocf-ipaddr2` beside `target/release/examples/`), unless
 /// `SHIMAI_BIN_DIR` already says where they are.
-fn use_agents_beside_this_program() {
+fn use_agents_beside_this_program(stack: Stack) {
     if std::env::var_os("SHIMAI_BIN_DIR").is_some() {
         return;
     }
@@ -152,8 +193,13 @@ fn use_agents_beside_this_program() {
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
     if let Some(dir) = profile_dir {
+        let extra = match stack {
+            Stack::Shared => &[][..],
+            Stack::Drbd => drbd::BINARIES,
+        };
         if ["ocf-ipaddr2", "ocf-filesystem"]
             .iter()
+            .chain(extra)
             .all(|b| dir.join(b).is_file())
         {
             // Set before any thread starts; the harness reads it in `bin`.
@@ -231,55 +277,74 @@ fn median(mut v: Vec<i128>) -> i128 {
     }
 }
 
-/// One table row: a label and how to read the figure from a run.
-type Row = (&'static str, fn(&Run) -> i128);
+/// One table row: a label, whether only the replicated stack has it, and
+/// how to read the figure from a run.
+type Row = (&'static str, bool, fn(&Run) -> i128);
 
 const ROWS: &[Row] = &[
-    ("kill → token lost", |r| {
+    ("kill → token lost", false, |r| {
         r.timings.token_lost.as_millis() as i128
     }),
-    ("token lost → new membership", |r| {
+    ("token lost → new membership", false, |r| {
         r.timings.membership.as_millis() as i128
     }),
-    ("detection", |r| r.timings.detection().as_millis() as i128),
-    ("membership → transition (decision)", |r| {
+    ("detection", false, |r| {
+        r.timings.detection().as_millis() as i128
+    }),
+    ("membership → transition (decision)", false, |r| {
         r.timings.decision.as_millis() as i128
     }),
-    ("transition → group started (actions)", |r| {
+    ("transition → group started (actions)", false, |r| {
         r.timings.actions.as_millis() as i128
     }),
-    ("IPaddr2 start exec-time", |r| r.exec_of("-ip") as i128),
-    ("Filesystem start exec-time", |r| r.exec_of("-fs") as i128),
-    ("apache start exec-time", |r| r.exec_of("-server") as i128),
-    ("IPaddr2 + Filesystem (the agents shimai replaces)", |r| {
-        r.replaced_ms() as i128
+    ("drbd promote exec-time", true, |r| {
+        r.exec_of("drbd") as i128
     }),
-    ("agents' share (sum of exec-time)", |r| {
+    ("IPaddr2 start exec-time", false, |r| {
+        r.exec_of("-ip") as i128
+    }),
+    ("Filesystem start exec-time", false, |r| {
+        r.exec_of("-fs") as i128
+    }),
+    ("apache start exec-time", false, |r| {
+        r.exec_of("-server") as i128
+    }),
+    (
+        "shimai's agents: IPaddr2 + Filesystem (+ drbd promote)",
+        false,
+        |r| r.replaced_ms() as i128,
+    ),
+    ("agents' share (sum of exec-time)", false, |r| {
         r.timings.agents_exec().as_millis() as i128
     }),
     (
         "group started → first good answer (< 0: served before apache's start returned)",
+        false,
         Run::to_page_ms,
     ),
-    ("kill → first good answer", |r| r.page.as_millis() as i128),
+    ("kill → first good answer", false, |r| {
+        r.page.as_millis() as i128
+    }),
 ];
 
-/// Prints the medians and the verdicts; true when the first provider's
-/// own agents (IPaddr2 + Filesystem) meet the 1 s target.
-fn summary(done: &[Run], providers: &[Provider]) -> bool {
-    let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+/// Prints the medians and the verdicts; true when the first column's
+/// shimai agents (IPaddr2 + Filesystem, + drbd promote) meet the 1 s target.
+fn summary(done: &[Run], names: &[&str], stack: Stack) -> bool {
     let of = |name: &str| -> Vec<&Run> { done.iter().filter(|r| r.provider == name).collect() };
     println!("\nmedians, ms:\n");
     let mut header = String::from("| |");
     let mut rule = String::from("|---|");
-    for n in &names {
+    for n in names {
         header.push_str(&format!(" {n} ({} runs) |", of(n).len()));
         rule.push_str("---|");
     }
     println!("{header}\n{rule}");
-    for (label, get) in ROWS {
+    for (label, drbd_only, get) in ROWS {
+        if *drbd_only && stack != Stack::Drbd {
+            continue;
+        }
         let mut line = format!("| {label} |");
-        for n in &names {
+        for n in names {
             line.push_str(&format!(
                 " {} |",
                 median(of(n).iter().map(|r| get(r)).collect())
@@ -288,7 +353,7 @@ fn summary(done: &[Run], providers: &[Provider]) -> bool {
         println!("{line}");
     }
     let dc = |n: &str| of(n).iter().filter(|r| r.timings.dc_takeover).count();
-    for n in &names {
+    for n in names {
         println!(
             "{n}: the survivor had to take over as DC in {} of {} runs",
             dc(n),
@@ -314,12 +379,12 @@ fn summary(done: &[Run], providers: &[Provider]) -> bool {
     };
     let verdict = |ms: i128| if ms < 1000 { "MET" } else { "MISSED" };
     println!("\ntarget: the agents' share of a failover under 1 second");
-    for n in &names {
+    for n in names {
         if of(n).is_empty() {
             continue;
         }
         println!(
-            "  {n}: IPaddr2 + Filesystem {} (median {} ms); with apache {} (median {} ms; \
+            "  {n}: shimai's agents {} (median {} ms); with apache {} (median {} ms; \
              apache's start waited its 1 s retry in {} of {} runs)",
             verdict(replaced(n)),
             replaced(n),
@@ -329,7 +394,7 @@ fn summary(done: &[Run], providers: &[Provider]) -> bool {
             of(n).len()
         );
     }
-    if let [a, b] = names.as_slice() {
+    if let [a, b] = names {
         let ratio = |x: i128, y: i128| {
             if y > 0 {
                 format!("{:.1}x", x as f64 / y as f64)
