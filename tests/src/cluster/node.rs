@@ -218,11 +218,17 @@ impl Node {
     pub fn power_off(&mut self) {
         let ours = self.is_up();
         if let Some(pid) = self.init.take().filter(|_| ours) {
+            // FUSE mounts of the node (nbdfuse under shimai's `attach fuse`):
+            // once their daemon dies with the node, the kernel must fail
+            // their I/O, or a filesystem on a loop device over them waits
+            // for ever and takes the host's `sync` with it.
+            let fuse = fuse_connections(pid);
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             let deadline = Instant::now() + Duration::from_secs(10);
             while process_running(pid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
+            abort_fuse_connections(&fuse);
         }
         kill_netns_pids(&self.netns);
         let _ = output(Command::new("ip").args(["netns", "del", &self.netns]));
@@ -231,6 +237,46 @@ impl Node {
     /// The node's log file `rel` (e.g. "var/log/pacemaker/pacemaker.log").
     pub fn read_log(&self, rel: &str) -> String {
         std::fs::read_to_string(self.file(rel)).unwrap_or_default()
+    }
+}
+
+/// The FUSE connection numbers (the minor device numbers of FUSE mounts)
+/// in the mount namespace of `pid`.
+fn fuse_connections(pid: u32) -> Vec<u32> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            if !post.starts_with("fuse") {
+                return None;
+            }
+            let majmin = pre.split(' ').nth(2)?;
+            let (major, minor) = majmin.split_once(':')?;
+            (major == "0").then(|| minor.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+/// Aborts FUSE connections (as a power loss would end them), mounting
+/// fusectl first if the host has not.
+fn abort_fuse_connections(conns: &[u32]) {
+    if conns.is_empty() {
+        return;
+    }
+    let dir = std::path::Path::new("/sys/fs/fuse/connections");
+    if std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+    {
+        let _ = output(Command::new("mount").args([
+            "-t",
+            "fusectl",
+            "none",
+            "/sys/fs/fuse/connections",
+        ]));
+    }
+    for c in conns {
+        let _ = std::fs::write(dir.join(c.to_string()).join("abort"), "1");
     }
 }
 

@@ -164,7 +164,7 @@ impl DrbdWeb {
         n1.exec("mount", &[&device, &doc]).expect("mount");
         let script = format!(
             "printf %s '{page}' > {doc}/index.html && chmod 755 {doc} && chmod 644 {doc}/index.html && \
-             head -c 3000000 /dev/urandom > {doc}/data && sync && sha256sum {doc}/data"
+             head -c 3000000 /dev/urandom > {doc}/data && sync -f {doc}/data && sha256sum {doc}/data"
         );
         let sum = n1.exec("sh", &["-c", &script]);
         let umount = n1.exec("umount", &[&doc]);
