@@ -9,41 +9,16 @@ mod drbd_support;
 use std::process::Command;
 use std::time::Duration;
 
-use drbd_support::cluster::{adm, install_agent, wait_adm, wait_down, DrbdWeb, LoopReaper, GROUP};
-use shimai_tests::cluster::{Cluster, ClusterOptions, Provider};
-
-const PROGRAMS: &[&str] = &[
-    "corosync",
-    "pacemakerd",
-    "crm",
-    "crm_mon",
-    "apache2",
-    "curl",
-    "perl",
-    "nsenter",
-    "unshare",
-    "nbdfuse",
-    "losetup",
-    "mkfs.ext4",
-    "e2fsck",
-];
+use drbd_support::cluster::{
+    adm, can_run, two_node_cluster, wait_adm, wait_down, DrbdWeb, LoopReaper, GROUP,
+};
 
 #[test]
 fn power_loss_of_the_primary_fails_over_with_the_data_intact() {
-    if !shimai_tests::have_root("drbd_cluster")
-        || !PROGRAMS
-            .iter()
-            .all(|p| shimai_tests::have_program("drbd_cluster", p))
-    {
+    if !can_run("drbd_cluster", &["e2fsck"]) {
         return;
     }
-    let provider = Provider::from_env();
-    install_agent(&provider);
-    let mut cluster = Cluster::start(ClusterOptions {
-        nodes: 2,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let mut cluster = two_node_cluster();
     let web = DrbdWeb::prepare(&cluster, "10.77.0", "");
     let _loops = LoopReaper(web.res.clone());
     cluster

@@ -10,24 +10,8 @@ mod drbd_support;
 
 use std::time::{Duration, Instant};
 
-use drbd_support::cluster::{adm, install_agent, wait_adm, DrbdWeb, LoopReaper, GROUP};
-use shimai_tests::cluster::{Cluster, ClusterOptions, Provider};
-
-const PROGRAMS: &[&str] = &[
-    "corosync",
-    "pacemakerd",
-    "crm",
-    "crm_mon",
-    "apache2",
-    "curl",
-    "perl",
-    "nsenter",
-    "unshare",
-    "nbdfuse",
-    "losetup",
-    "mkfs.ext4",
-    "cibadmin",
-];
+use drbd_support::cluster::{adm, can_run, two_node_cluster, wait_adm, DrbdWeb, LoopReaper, GROUP};
+use shimai_tests::cluster::Cluster;
 
 fn constraints(cluster: &Cluster, i: usize) -> String {
     cluster
@@ -50,20 +34,10 @@ fn replication_link(cluster: &Cluster, up: bool) {
 
 #[test]
 fn cut_replication_link_fences_the_peer_until_it_has_resynced() {
-    if !shimai_tests::have_root("drbd_cluster_fencing")
-        || !PROGRAMS
-            .iter()
-            .all(|p| shimai_tests::have_program("drbd_cluster_fencing", p))
-    {
+    if !can_run("drbd_cluster_fencing", &["cibadmin"]) {
         return;
     }
-    let provider = Provider::from_env();
-    install_agent(&provider);
-    let cluster = Cluster::start(ClusterOptions {
-        nodes: 2,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let cluster = two_node_cluster();
     for i in 0..2 {
         let addr = format!("10.78.0.{}/24", i + 1);
         cluster

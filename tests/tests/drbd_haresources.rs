@@ -14,8 +14,7 @@ mod drbd_support;
 use std::process::Command;
 use std::time::Duration;
 
-use drbd_support::cluster::{install_agent, wait_adm, DrbdWeb, LoopReaper};
-use shimai_tests::cluster::{Cluster, ClusterOptions, Provider};
+use drbd_support::cluster::{can_run, two_node_cluster, wait_adm, DrbdWeb, LoopReaper};
 use shimai_tests::TempDir;
 
 const GROUP: &str = "group_1";
@@ -30,37 +29,12 @@ node node1
 node node2
 ";
 
-const PROGRAMS: &[&str] = &[
-    "corosync",
-    "pacemakerd",
-    "crm",
-    "crm_mon",
-    "apache2",
-    "curl",
-    "perl",
-    "nsenter",
-    "unshare",
-    "nbdfuse",
-    "losetup",
-    "mkfs.ext4",
-];
-
 #[test]
 fn converted_drbddisk_line_fails_over_and_back_with_the_data() {
-    if !shimai_tests::have_root("drbd_haresources")
-        || !PROGRAMS
-            .iter()
-            .all(|p| shimai_tests::have_program("drbd_haresources", p))
-    {
+    if !can_run("drbd_haresources", &[]) {
         return;
     }
-    let provider = Provider::from_env();
-    install_agent(&provider);
-    let mut cluster = Cluster::start(ClusterOptions {
-        nodes: 2,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("cluster start: {e}"));
+    let mut cluster = two_node_cluster();
     let web = DrbdWeb::prepare(&cluster, "10.77.0", "");
     let _loops = LoopReaper(web.res.clone());
 

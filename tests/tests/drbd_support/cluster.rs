@@ -306,3 +306,40 @@ fn apache_conf_text(docroot: &str) -> String {
          <Location /server-status>\n    SetHandler server-status\n    Require local\n</Location>\n"
     )
 }
+
+/// What every replicated-stack suite runs on the test bed.
+const PROGRAMS: &[&str] = &[
+    "corosync",
+    "pacemakerd",
+    "crm",
+    "crm_mon",
+    "apache2",
+    "curl",
+    "perl",
+    "nsenter",
+    "unshare",
+    "nbdfuse",
+    "losetup",
+    "mkfs.ext4",
+];
+
+/// Root and every program the suite needs (the common set plus `extra`);
+/// under `CI=true` a missing one fails the test, elsewhere it skips loudly.
+pub fn can_run(test: &str, extra: &[&str]) -> bool {
+    shimai_tests::have_root(test)
+        && PROGRAMS
+            .iter()
+            .chain(extra)
+            .all(|p| shimai_tests::have_program(test, p))
+}
+
+/// A two-node test bed with the drbd agent installed for `Provider::from_env()`.
+pub fn two_node_cluster() -> Cluster {
+    let provider = Provider::from_env();
+    install_agent(&provider);
+    Cluster::start(shimai_tests::cluster::ClusterOptions {
+        nodes: 2,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("cluster start: {e}"))
+}
