@@ -90,6 +90,16 @@ pub struct ResourceConfig {
     pub resync_rate_kib: u32,
     /// Upper bound of the resync rate in KiB/s (0 = unlimited).
     pub c_max_rate_kib: u32,
+    /// `c-plan-ahead` in tenths of a second: 0 = a fixed `resync-rate`, anything else = the
+    /// dynamic controller, which keeps `c-fill-target` bytes of resync requests in flight.
+    pub c_plan_ahead_ds: u32,
+    /// `c-fill-target` in bytes (0: derive the window from `c-delay-target`).
+    pub c_fill_target_bytes: u64,
+    /// `c-delay-target` in tenths of a second (used when `c-fill-target` is 0).
+    pub c_delay_target_ds: u32,
+    /// `c-min-rate` in KiB/s: while application I/O competes, resync slows down to this rate
+    /// (0 = never slow down).
+    pub c_min_rate_kib: u32,
     /// Online-verify digest; `None` means `verify` is refused.
     pub verify_alg: Option<String>,
     /// Shared secret for the HMAC challenge/response; `None` = no authentication.
@@ -120,6 +130,10 @@ impl ResourceConfig {
             max_epoch_size: 2048,
             resync_rate_kib: 250,
             c_max_rate_kib: 102_400,
+            c_plan_ahead_ds: 20,
+            c_fill_target_bytes: 100 * 512,
+            c_delay_target_ds: 10,
+            c_min_rate_kib: 250,
             verify_alg: None,
             shared_secret: None,
             ping_int_ms: 10_000,
@@ -130,7 +144,18 @@ impl ResourceConfig {
         }
     }
 
-    /// The effective resync rate in bytes per second: `resync-rate` capped by `c-max-rate`.
+    /// Whether the dynamic resync controller is on (`c-plan-ahead` > 0).
+    pub fn dynamic_resync(&self) -> bool {
+        self.c_plan_ahead_ds > 0
+    }
+
+    /// `c-max-rate` in bytes per second, `None` when unlimited.
+    pub fn c_max_bytes_per_sec(&self) -> Option<u64> {
+        (self.c_max_rate_kib > 0).then(|| u64::from(self.c_max_rate_kib) * 1024)
+    }
+
+    /// The fixed resync rate in bytes per second (`c-plan-ahead 0`): `resync-rate` capped by
+    /// `c-max-rate`.
     pub fn resync_bytes_per_sec(&self) -> u64 {
         let rate = u64::from(self.resync_rate_kib.max(1));
         let rate = if self.c_max_rate_kib == 0 {

@@ -520,6 +520,7 @@ fn crashed_primary_marks_its_activity_log_out_of_sync() {
 #[test]
 fn initial_full_sync_by_forced_primary_is_rate_limited() {
     let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 0; // a fixed rate
     c.resync_rate_kib = 4096; // 4 MiB/s over a 32 MiB device: 8 s
     let mut p = Pair::new(c);
     p.connect();
@@ -801,4 +802,162 @@ fn the_secondary_logs_extents_before_writing_and_releases_them_after_the_barrier
     let restarted = Core::new(cfg(Protocol::C), Some(persisted), 3);
     assert!(restarted.bitmap().get(2048));
     assert_eq!(restarted.bitmap().count(), 1024);
+}
+
+/// Resync requests the target sent, as (sector, size).
+fn resync_requests(actions: &[Action]) -> Vec<(u64, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(Msg::ResyncRequest { sector, size }) => Some((*sector, *size)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The Primary writes alone (peer cut), then the peer returns: a bitmap resync.
+fn pair_after_outage(cfg: ResourceConfig, blocks: impl IntoIterator<Item = u64>) -> Pair {
+    let mut p = Pair::ready(cfg);
+    p.cut();
+    for (id, b) in (100..).zip(blocks) {
+        p.write(0, id, b, 0x5a);
+    }
+    p.settle();
+    p.actions = [Vec::new(), Vec::new()];
+    p.transport_up();
+    p
+}
+
+#[test]
+fn resync_asks_for_runs_of_adjacent_blocks_up_to_one_mebibyte() {
+    // 300 adjacent blocks (1.2 MiB) and one lone block further on.
+    let mut p = pair_after_outage(cfg(Protocol::C), (0..300).chain([1000]));
+    p.settle();
+    let reqs = resync_requests(&p.actions[1]);
+    assert_eq!(
+        reqs,
+        vec![(0, 1 << 20), (256 * 8, 44 * 4096), (1000 * 8, 4096)],
+        "runs, cut at 1 MiB"
+    );
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.disks[0], p.disks[1]);
+}
+
+#[test]
+fn a_fixed_rate_resync_starts_at_once_without_waiting_for_a_tick() {
+    let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 0;
+    c.resync_rate_kib = 10_240; // one step: 1 MiB
+    let mut p = pair_after_outage(c, 0..512);
+    p.settle();
+    let first = resync_requests(&p.actions[1]);
+    assert_eq!(first, vec![(0, 1 << 20)], "a full bucket before any tick");
+    p.tick(100);
+    p.settle();
+    assert_eq!(
+        resync_requests(&p.actions[1]).len(),
+        2,
+        "refilled from elapsed time"
+    );
+}
+
+#[test]
+fn the_dynamic_controller_resyncs_an_idle_disk_in_one_step_per_window() {
+    let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 20;
+    c.resync_rate_kib = 250; // DRBD's default: only the fixed-rate mode's figure
+    c.c_max_rate_kib = 0;
+    // 8 MiB out of sync.
+    let mut p = pair_after_outage(c, 0..2048);
+    p.settle();
+    // Replies refill the window at once: no tick was needed for 8 MiB.
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+    assert_eq!(p.disks[0], p.disks[1]);
+}
+
+#[test]
+fn c_max_rate_caps_the_dynamic_controller_per_step() {
+    let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 20;
+    c.c_max_rate_kib = 20_480; // 2 MiB per 100 ms step
+    let mut p = pair_after_outage(c, 0..2048);
+    p.settle();
+    let bytes: u64 = resync_requests(&p.actions[1])
+        .iter()
+        .map(|r| u64::from(r.1))
+        .sum();
+    assert_eq!(bytes, 2 << 20, "one step's worth before the first tick");
+    for t in 1..=3 {
+        p.tick(t * 100);
+        p.settle();
+    }
+    assert_eq!(
+        p.nodes[1].disk_state(),
+        DiskState::UpToDate,
+        "8 MiB in 4 steps"
+    );
+}
+
+#[test]
+fn resync_yields_to_application_io_down_to_c_min_rate() {
+    let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 20;
+    c.c_min_rate_kib = 400; // 40 KiB (10 blocks) per step while applications write
+    let mut p = pair_after_outage(c, 0..2048);
+    p.settle();
+    p.tick(100);
+    p.settle();
+    // The resync went at full speed while nothing else ran: all done.
+    assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
+
+    // Again, but the Primary writes in every step, before and during the resync: the
+    // target sees replicated writes competing for its disk.
+    let mut c = cfg(Protocol::C);
+    c.c_plan_ahead_ds = 20;
+    c.c_min_rate_kib = 400;
+    let mut p = Pair::ready(c);
+    p.cut();
+    for b in 0..2048 {
+        p.write(0, 100 + b, b, 0x5a);
+    }
+    p.settle();
+    p.actions = [Vec::new(), Vec::new()];
+    p.up = true;
+    for n in 0..2 {
+        p.handle(
+            n,
+            Event::Connected {
+                resolve_conflicts: n == 0,
+                challenge: vec![n as u8 + 1; 32],
+            },
+        );
+    }
+    // Run the handshake until the resync began, then write on the Primary at once.
+    while p.nodes[0].conn_state() != ConnState::SyncSource {
+        let mut busy = false;
+        for n in 0..2 {
+            busy |= p.deliver_all(n) > 0;
+            busy |= p.complete_one(n);
+        }
+        assert!(busy, "the handshake stalled");
+    }
+    p.write(0, 1, 4000, 1);
+    p.settle();
+    let first_window = resync_requests(&p.actions[1]).len();
+    for t in 1..=5 {
+        p.write(0, 1 + t, 4000 + t, 1);
+        p.tick(t * 100);
+        p.settle();
+    }
+    let before = first_window;
+    let bytes: u64 = resync_requests(&p.actions[1])[before..]
+        .iter()
+        .map(|r| u64::from(r.1))
+        .sum();
+    assert!(
+        bytes <= 5 * 40 * 1024,
+        "{bytes} bytes requested in 5 busy steps, c-min-rate allows 200 KiB"
+    );
+    assert!(bytes > 0, "c-min-rate still lets the resync progress");
+    assert_ne!(p.nodes[1].disk_state(), DiskState::UpToDate);
 }

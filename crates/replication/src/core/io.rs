@@ -133,6 +133,7 @@ impl Core {
 
     pub(super) fn client_write(&mut self, id: ReqId, offset: u64, data: Vec<u8>, fua: bool) {
         let len = data.len() as u64;
+        self.note_app_io(len);
         self.start_request(id, ReqKind::Write { offset, len, fua }, Some(data));
     }
 
@@ -346,6 +347,7 @@ impl Core {
         if let Err(e) = self.check_range(offset, len) {
             return self.reply(id, Err(e));
         }
+        self.note_app_io(len);
         let io = self.alloc_io();
         self.ios.insert(io, Io::AppRead(id));
         self.counters.dr += len / 1024;

@@ -277,7 +277,7 @@ impl Core {
         let mut counters = self.counters;
         counters.lo = self.ios.len() as u64;
         counters.ap = self.reqs.values().filter(|r| !r.replied).count() as u64;
-        counters.pe = self.seqs.len() as u64 + self.sync.inflight.len() as u64;
+        counters.pe = self.seqs.len() as u64 + self.sync.requests_in_flight();
         counters.ua = self.recv.unacked();
         counters.ep = self.unacked_epochs.len() as u64 + 1;
         counters.oos = self.bitmap.count() * (BM_BLOCK_SIZE / 1024);

@@ -79,6 +79,7 @@ impl Core {
     ) {
         let offset = sector.saturating_mul(512);
         let len = u64::from(size);
+        self.note_app_io(len);
         let size_ok = if flags.trim() {
             payload.is_empty()
         } else {

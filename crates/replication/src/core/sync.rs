@@ -1,16 +1,29 @@
 //! Resync and online verify.
 //!
 //! Resync is pulled by the SyncTarget (`reference/drbd.md` §1.9): it walks its bitmap and
-//! requests one 4 KiB block at a time, paced by a token bucket that the ticks refill at
-//! `resync-rate` (capped by `c-max-rate`). The SyncSource answers with the block, or with
-//! "in sync" when an application write already covered it. The source never reads a block while
-//! an application write to it is on the disk, and re-reads it if one started meanwhile, so a
-//! reply never carries data older than a write the target already received.
+//! requests runs of adjacent out-of-sync blocks, up to [`MAX_RS_REQUEST`] bytes each, many in
+//! flight. How much it may ask for is DRBD's choice of two:
+//! - `c-plan-ahead 0`: a token bucket filled at `resync-rate` (capped by `c-max-rate`). It starts
+//!   full and refills from the time that passed, so a resync never first waits for a tick;
+//! - otherwise (DRBD 8.4's default) the dynamic controller: keep a window of `c-fill-target`
+//!   bytes of requests in flight (or, with a fill target of 0, what arrives in `c-delay-target`),
+//!   refilled as replies come in, at most `c-max-rate` per 100 ms step. shimai's window is never
+//!   smaller than [`MIN_WINDOW`]: requests go out as whole runs of up to 1 MiB, and DRBD's
+//!   50 KiB default would cut every run to a dozen blocks.
+//!
+//! Either way, while application I/O competes for this node's disk (client I/O, or replicated
+//! writes on a Secondary) resync slows to `c-min-rate` per step, as DRBD's
+//! `drbd_rs_should_slow_down` does; an idle disk resyncs at full speed.
+//!
+//! The SyncSource answers a request with the run's data, or with "in sync" when no block of it
+//! is out of sync any more. The source never reads a block while an application write to it is
+//! on the disk, and re-reads it if one started meanwhile, so a reply never carries data older
+//! than a write the target already received.
 //!
 //! When the target's bitmap is empty it flushes its disk, tells the source, and both rotate
 //! their identifiers to `[source.Current, 0, sync_uuid, old source bitmap]`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
@@ -23,9 +36,15 @@ use crate::handshake::Handler;
 use crate::state::{ConnState, DiskState};
 use crate::wire::Msg;
 
-/// Resync or verify requests in flight at most.
+/// Verify requests (one block each) and fixed-rate resync requests in flight at most.
 const MAX_INFLIGHT: usize = 32;
 const BLOCK: u32 = BM_BLOCK_SIZE as u32;
+/// The largest resync request: 256 bitmap blocks.
+pub const MAX_RS_REQUEST: u64 = 1 << 20;
+/// The dynamic controller's smallest window of requests in flight.
+pub const MIN_WINDOW: u64 = 2 * MAX_RS_REQUEST;
+/// The controller's step, as DRBD's (`SLEEP_TIME`): the ticks' period.
+const STEP_MS: u64 = 100;
 
 /// Progress of an online verify run (on the VerifyS side).
 #[derive(Debug, Clone, Default)]
@@ -37,13 +56,28 @@ pub(super) struct Verify {
 #[derive(Debug, Default)]
 pub(super) struct SyncState {
     pub cursor: u64,
-    /// Blocks requested from the peer (resync on the target, verify on VerifyS).
+    /// Blocks requested from the peer by online verify (VerifyS).
     pub inflight: BTreeSet<u64>,
+    /// Resync runs requested from the peer and not yet on our disk: first block -> (blocks,
+    /// whether the reply arrived and its write is under way). A run stays here until its
+    /// write completes, so its blocks, still set in the bitmap, are not asked for again.
+    pub rs_inflight: BTreeMap<u64, (u64, bool)>,
+    /// Bytes requested and not yet on our disk (requests in flight plus their writes).
+    pub rs_pending: u64,
     /// Resync writes on our disk.
     pub writes: u32,
-    /// Bytes we may request now.
+    /// Fixed rate: bytes we may request now.
     pub tokens: u64,
     pub last_refill: u64,
+    /// Bytes requested in the current controller step.
+    pub step_sent: u64,
+    /// Resync bytes that arrived in the current step, and the smoothed figure per step.
+    pub step_in: u64,
+    pub rate_in: u64,
+    /// Application bytes on this node's disk in the current step.
+    pub app_io: u64,
+    /// Applications used the disk in this step or the last: resync yields.
+    pub app_busy: bool,
     pub total_bits: u64,
     pub started_ms: u64,
     /// The target's final flush is on the disk.
@@ -73,14 +107,42 @@ impl SyncState {
         let ms = now.saturating_sub(self.started_ms).max(1);
         done * 1000 / ms
     }
+    /// Requests in flight, for the `pe` counter.
+    pub fn requests_in_flight(&self) -> u64 {
+        (self.inflight.len() + self.rs_inflight.len()) as u64
+    }
+    /// Whether resync block `bit` is part of a request in flight.
+    fn rs_requested(&self, bit: u64) -> bool {
+        self.rs_inflight
+            .range(..=bit)
+            .next_back()
+            .is_some_and(|(first, (n, _))| bit < first + n)
+    }
 }
 
 impl Core {
     /// Validates a block address from the peer: one aligned 4 KiB block inside the device.
     /// Anything else is a protocol error (the connection drops) and yields `None`.
     fn peer_block(&mut self, sector: u64, size: u32) -> Option<u64> {
-        let offset = sector.checked_mul(512)?;
-        let ok = size == BLOCK
+        if size != BLOCK {
+            self.protocol_error(format!(
+                "peer named sector {sector} size {size}: not a 4 KiB block of the device"
+            ));
+            return None;
+        }
+        self.peer_run(sector, size)
+    }
+
+    /// Validates a resync run from the peer: whole aligned 4 KiB blocks, at most
+    /// [`MAX_RS_REQUEST`] bytes, inside the device.
+    fn peer_run(&mut self, sector: u64, size: u32) -> Option<u64> {
+        let Some(offset) = sector.checked_mul(512) else {
+            self.protocol_error(format!("peer named sector {sector}: beyond any device"));
+            return None;
+        };
+        let ok = size >= BLOCK
+            && u64::from(size) <= MAX_RS_REQUEST
+            && size % BLOCK == 0
             && offset % BM_BLOCK_SIZE == 0
             && offset
                 .checked_add(u64::from(size))
@@ -89,7 +151,7 @@ impl Core {
             Some(offset)
         } else {
             self.protocol_error(format!(
-                "peer named sector {sector} size {size}: not a 4 KiB block of the device"
+                "peer named sector {sector} size {size}: not a run of 4 KiB blocks of the device"
             ));
             None
         }
@@ -100,10 +162,14 @@ impl Core {
         self.sync.started_ms = self.now;
         self.sync.cursor = 0;
         self.sync.inflight.clear();
+        self.sync.rs_inflight.clear();
+        self.sync.rs_pending = 0;
         self.sync.finishing = false;
         self.sync.awaiting_finish_ack = false;
         self.sync.last_refill = self.now;
-        self.sync.tokens = u64::from(BLOCK);
+        // The bucket starts full: the first requests go out now, not after a tick.
+        self.sync.tokens = self.rs_burst();
+        self.sync.step_sent = 0;
         self.log(
             Level::Info,
             format!(
@@ -139,6 +205,8 @@ impl Core {
 
     pub(super) fn sync_reset(&mut self) {
         self.sync.inflight.clear();
+        self.sync.rs_inflight.clear();
+        self.sync.rs_pending = 0;
         self.sync.writes = 0;
         self.sync.finishing = false;
         self.sync.deferred.clear();
@@ -146,13 +214,57 @@ impl Core {
         self.sync.awaiting_finish_ack = false;
     }
 
+    /// The fixed-rate bucket's size: one step's worth, at least one block.
+    fn rs_burst(&self) -> u64 {
+        (self.cfg.resync_bytes_per_sec() * STEP_MS / 1000).max(u64::from(BLOCK))
+    }
+
+    /// Application I/O of `len` bytes on this node's disk: resync yields to it.
+    pub(super) fn note_app_io(&mut self, len: u64) {
+        self.sync.app_io = self.sync.app_io.saturating_add(len.max(1));
+        self.sync.app_busy = true;
+    }
+
+    /// A controller step (every tick): refill the bucket from the time that passed, measure
+    /// what arrived, and note whether applications used the disk.
     pub(super) fn sync_tick(&mut self) {
-        let rate = self.cfg.resync_bytes_per_sec();
         let elapsed = self.now.saturating_sub(self.sync.last_refill);
         self.sync.last_refill = self.now;
-        let burst = (rate / 10).max(2 * u64::from(BLOCK));
-        self.sync.tokens = (self.sync.tokens + rate * elapsed / 1000).min(burst);
+        let rate = self.cfg.resync_bytes_per_sec();
+        self.sync.tokens = (self.sync.tokens + rate * elapsed / 1000).min(self.rs_burst());
+        self.sync.rate_in = (self.sync.rate_in + self.sync.step_in) / 2;
+        self.sync.step_in = 0;
+        self.sync.step_sent = 0;
+        self.sync.app_busy = self.sync.app_io > 0;
+        self.sync.app_io = 0;
         self.sync_pump();
+    }
+
+    /// Bytes of resync requests this node may still issue now.
+    fn rs_allowance(&self) -> u64 {
+        let step_cap =
+            |per_sec: u64| (per_sec * STEP_MS / 1000).saturating_sub(self.sync.step_sent);
+        let mut allow = if self.cfg.dynamic_resync() {
+            let window = if self.cfg.c_fill_target_bytes > 0 {
+                self.cfg.c_fill_target_bytes
+            } else {
+                // What arrives in c-delay-target, at the rate measured per step.
+                self.sync.rate_in * u64::from(self.cfg.c_delay_target_ds)
+            };
+            let room = window.max(MIN_WINDOW).saturating_sub(self.sync.rs_pending);
+            match self.cfg.c_max_bytes_per_sec() {
+                Some(max) => room.min(step_cap(max)),
+                None => room,
+            }
+        } else if self.sync.rs_inflight.len() >= MAX_INFLIGHT {
+            0
+        } else {
+            self.sync.tokens
+        };
+        if self.sync.app_busy && self.cfg.c_min_rate_kib > 0 {
+            allow = allow.min(step_cap(u64::from(self.cfg.c_min_rate_kib) * 1024));
+        }
+        allow
     }
 
     /// Issues what the token bucket allows; finishes the resync or verify when done.
@@ -166,20 +278,28 @@ impl Core {
     }
 
     fn resync_pump(&mut self) {
-        while self.sync.tokens >= u64::from(BLOCK) && self.sync.inflight.len() < MAX_INFLIGHT {
-            let Some(bit) = self.next_wanted_bit() else {
+        loop {
+            let allow = self.rs_allowance();
+            let max_blocks = (allow.min(MAX_RS_REQUEST) / BM_BLOCK_SIZE).max(0);
+            if max_blocks == 0 {
+                break;
+            }
+            let Some((first, n)) = self.next_wanted_run(max_blocks) else {
                 break;
             };
-            self.sync.inflight.insert(bit);
-            self.sync.tokens -= u64::from(BLOCK);
-            self.sync.cursor = bit + 1;
+            let bytes = n * BM_BLOCK_SIZE;
+            self.sync.rs_inflight.insert(first, (n, false));
+            self.sync.rs_pending += bytes;
+            self.sync.step_sent += bytes;
+            self.sync.tokens = self.sync.tokens.saturating_sub(bytes);
+            self.sync.cursor = first + n;
             self.send(Msg::ResyncRequest {
-                sector: bit * (BM_BLOCK_SIZE / 512),
-                size: BLOCK,
+                sector: first * (BM_BLOCK_SIZE / 512),
+                size: bytes as u32,
             });
         }
         if self.bitmap.count() == 0
-            && self.sync.inflight.is_empty()
+            && self.sync.rs_inflight.is_empty()
             && self.sync.writes == 0
             && !self.sync.finishing
         {
@@ -191,13 +311,27 @@ impl Core {
         }
     }
 
-    /// The next out-of-sync block not yet requested, wrapping once: bits set behind the
-    /// cursor (by `OutOfSync` or a failed write) are picked up on the next pass.
+    /// The next run of out-of-sync blocks not yet requested, at most `max` blocks long,
+    /// wrapping once: bits set behind the cursor (by `OutOfSync` or a failed write) are
+    /// picked up on the next pass.
+    fn next_wanted_run(&self, max: u64) -> Option<(u64, u64)> {
+        let first = self.next_wanted_bit()?;
+        let mut n = 1;
+        while n < max
+            && first + n < self.bitmap.len()
+            && self.bitmap.get(first + n)
+            && !self.sync.rs_requested(first + n)
+        {
+            n += 1;
+        }
+        Some((first, n))
+    }
+
     fn next_wanted_bit(&self) -> Option<u64> {
         for start in [self.sync.cursor, 0] {
             let mut from = start;
             while let Some(b) = self.bitmap.next_set(from) {
-                if !self.sync.inflight.contains(&b) {
+                if !self.sync.rs_requested(b) {
                     return Some(b);
                 }
                 from = b + 1;
@@ -210,11 +344,11 @@ impl Core {
         if !self.cs.is_syncing() {
             return self.protocol_error("resync request while not SyncSource");
         }
-        if self.peer_block(sector, size).is_none() {
+        let Some(offset) = self.peer_run(sector, size) else {
             return;
-        }
-        let bit = sector / (BM_BLOCK_SIZE / 512);
-        if !self.bitmap.get(bit) {
+        };
+        let blocks = crate::bitmap::block_range(offset, u64::from(size));
+        if !blocks.clone().any(|b| self.bitmap.get(b)) {
             return self.send(Msg::ResyncInSync { sector, size });
         }
         self.sync.deferred.push((sector, size));
@@ -299,15 +433,22 @@ impl Core {
     }
 
     pub(super) fn on_rs_reply(&mut self, sector: u64, payload: Vec<u8>) {
-        let Some(offset) = self.peer_block(sector, BLOCK) else {
+        let size = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let Some(offset) = self.peer_run(sector, size) else {
             return;
         };
         let bit = offset / BM_BLOCK_SIZE;
-        if !self.sync.inflight.remove(&bit) || payload.len() != BLOCK as usize {
-            return self.protocol_error(format!("unrequested resync reply for sector {sector}"));
+        let blocks = u64::from(size) / BM_BLOCK_SIZE;
+        match self.sync.rs_inflight.get_mut(&bit) {
+            Some((n, replied)) if *n == blocks && !*replied => *replied = true,
+            _ => {
+                return self.protocol_error(format!(
+                    "unrequested resync reply for sector {sector} ({size} bytes)"
+                ))
+            }
         }
+        self.sync.step_in += u64::from(size);
         let io = self.alloc_io();
-        let size = BLOCK;
         self.ios.insert(
             io,
             Io::RsWrite {
@@ -339,6 +480,8 @@ impl Core {
             return;
         }
         self.sync.writes = self.sync.writes.saturating_sub(1);
+        self.sync.rs_pending = self.sync.rs_pending.saturating_sub(u64::from(size));
+        self.sync.rs_inflight.remove(&(offset / BM_BLOCK_SIZE));
         if err.is_none() {
             let blocks = crate::bitmap::block_range(offset, u64::from(size));
             self.clear_in_sync(blocks.start, blocks.end);
@@ -348,17 +491,20 @@ impl Core {
     }
 
     pub(super) fn on_rs_in_sync(&mut self, sector: u64, size: u32) {
-        let Some(offset) = self.peer_block(sector, size) else {
+        let Some(offset) = self.peer_run(sector, size) else {
             return;
         };
-        if self.sync.inflight.remove(&(offset / BM_BLOCK_SIZE)) {
+        let blocks = u64::from(size) / BM_BLOCK_SIZE;
+        if self.sync.rs_inflight.get(&(offset / BM_BLOCK_SIZE)) == Some(&(blocks, false)) {
+            self.sync.rs_inflight.remove(&(offset / BM_BLOCK_SIZE));
+            self.sync.rs_pending = self.sync.rs_pending.saturating_sub(u64::from(size));
             self.bitmap.clear_range(offset, u64::from(size));
         }
         self.sync_pump();
     }
 
     pub(super) fn on_rs_write_ack(&mut self, sector: u64, size: u32) {
-        if let Some(offset) = self.peer_block(sector, size) {
+        if let Some(offset) = self.peer_run(sector, size) {
             self.bitmap.clear_range(offset, u64::from(size));
         }
     }
@@ -447,7 +593,7 @@ impl Core {
         self.sync.total_bits = self.bitmap.len();
         self.sync.started_ms = self.now;
         self.sync.inflight.clear();
-        self.sync.tokens = u64::from(BLOCK);
+        self.sync.tokens = self.rs_burst();
         self.sync.last_refill = self.now;
         self.set_cs(ConnState::VerifyS);
         self.sync_pump();

@@ -198,6 +198,9 @@ impl Sim {
         cfg.max_epoch_size = rng.pick(&[2, 4, 2048]);
         cfg.al_extents = 7;
         cfg.resync_rate_kib = rng.pick(&[2048, 8192, 100_000]);
+        cfg.c_plan_ahead_ds = rng.pick(&[0, 20]);
+        cfg.c_fill_target_bytes = rng.pick(&[0, 51_200, 8 << 20]);
+        cfg.c_min_rate_kib = rng.pick(&[0, 250, 4096]);
         cfg.verify_alg = Some("sha256".into());
         cfg.ping_int_ms = 1000;
         cfg.ping_timeout_ms = 500;
