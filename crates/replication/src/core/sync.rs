@@ -142,7 +142,7 @@ impl Core {
         };
         let ok = size >= BLOCK
             && u64::from(size) <= MAX_RS_REQUEST
-            && size % BLOCK == 0
+            && size.is_multiple_of(BLOCK)
             && offset % BM_BLOCK_SIZE == 0
             && offset
                 .checked_add(u64::from(size))
@@ -280,7 +280,7 @@ impl Core {
     fn resync_pump(&mut self) {
         loop {
             let allow = self.rs_allowance();
-            let max_blocks = (allow.min(MAX_RS_REQUEST) / BM_BLOCK_SIZE).max(0);
+            let max_blocks = allow.min(MAX_RS_REQUEST) / BM_BLOCK_SIZE;
             if max_blocks == 0 {
                 break;
             }
