@@ -212,9 +212,9 @@ pub fn map_options(r: &Resource, c: &mut ResourceConfig) {
     c.max_epoch_size = n.max_epoch_size;
     c.resync_rate_kib = u32::try_from(r.disk.resync_rate.0).unwrap_or(u32::MAX);
     c.c_max_rate_kib = u32::try_from(r.disk.c_max_rate.0).unwrap_or(u32::MAX);
-    c.c_plan_ahead_ds = u32::try_from(r.disk.c_plan_ahead.0).unwrap_or(u32::MAX);
+    c.c_plan_ahead_ds = r.disk.c_plan_ahead.0;
     c.c_fill_target_bytes = r.disk.c_fill_target.0.saturating_mul(512);
-    c.c_delay_target_ds = u32::try_from(r.disk.c_delay_target.0).unwrap_or(u32::MAX);
+    c.c_delay_target_ds = r.disk.c_delay_target.0;
     c.c_min_rate_kib = u32::try_from(r.disk.c_min_rate.0).unwrap_or(u32::MAX);
     c.verify_alg = n.verify_alg.clone();
     c.shared_secret = n.shared_secret.as_ref().map(|s| s.as_bytes().to_vec());
