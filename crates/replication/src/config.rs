@@ -110,6 +110,9 @@ pub struct ResourceConfig {
     pub ping_timeout_ms: u64,
     /// Time the peer may take to answer a request, milliseconds (`timeout`).
     pub timeout_ms: u64,
+    /// `ko-count`: a peer that completes no request in this many `timeout`s is expelled
+    /// (0 = never).
+    pub ko_count: u32,
     pub fencing: Fencing,
     /// Data area size in bytes.
     pub size: u64,
@@ -139,6 +142,7 @@ impl ResourceConfig {
             ping_int_ms: 10_000,
             ping_timeout_ms: 500,
             timeout_ms: 6_000,
+            ko_count: 7,
             fencing: Fencing::DontCare,
             size,
         }

@@ -961,3 +961,30 @@ fn resync_yields_to_application_io_down_to_c_min_rate() {
     assert!(bytes > 0, "c-min-rate still lets the resync progress");
     assert_ne!(p.nodes[1].disk_state(), DiskState::UpToDate);
 }
+
+#[test]
+fn ko_count_expels_a_peer_that_answers_pings_but_completes_nothing() {
+    let mut c = cfg(Protocol::C);
+    c.ko_count = 3;
+    c.timeout_ms = 1000;
+    c.ping_int_ms = 100_000;
+    let mut p = Pair::ready(c);
+    p.write(0, 1, 0, 7);
+    p.complete_all(0);
+    // The peer never sees the write: its disk, its acks, all stuck.
+    p.inbox[1].clear();
+    for t in 1..=29 {
+        p.tick(t * 100);
+    }
+    assert!(p.nodes[0].conn_state().is_connected(), "2.9 s: still waiting");
+    for t in 30..=32 {
+        p.tick(t * 100);
+    }
+    assert!(
+        !p.nodes[0].conn_state().is_connected(),
+        "3 x 1 s without progress: expelled, now {}",
+        p.nodes[0].conn_state()
+    );
+    assert!(p.replied(1), "the write completes locally, into the bitmap");
+    assert!(p.nodes[0].bitmap().get(0));
+}

@@ -71,6 +71,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
         plan.my_addr,
         plan.peer_addr,
         connect_int,
+        usize::try_from(plan.resource.net.sndbuf_size.0).unwrap_or(usize::MAX),
         tx.clone(),
     )
     .map_err(|e| DaemonError::Setup {

@@ -18,6 +18,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -32,6 +33,11 @@ pub struct Link {
     pub gen: u64,
     pub out: Sender<Out>,
     pub stream: TcpStream,
+    /// Bytes handed to the writer and not yet written to the socket: the user-space send
+    /// queue, which the engine keeps under its bound.
+    pub queued: Arc<AtomicU64>,
+    /// The engine holds client writes back until the writer reports progress.
+    pub congested: Arc<AtomicBool>,
 }
 
 /// Encoded messages for the writer.
@@ -42,6 +48,20 @@ pub enum Out {
 }
 
 impl Link {
+    /// Hands encoded bytes to the writer, counting them in the send queue.
+    pub fn send(&self, out: Out) {
+        let n = match &out {
+            Out::Urgent(b) | Out::Data(b) => b.len() as u64,
+        };
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        let _ = self.out.send(out);
+    }
+
+    /// Bytes waiting in user space for the socket.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Closes the socket; reader and writer threads end on their own.
     pub fn close(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
@@ -70,6 +90,7 @@ impl Transport {
         me: SocketAddr,
         peer: SocketAddr,
         connect_int: Duration,
+        sndbuf: usize,
         engine: Sender<Input>,
     ) -> std::io::Result<Transport> {
         let listener = TcpListener::bind(me)?;
@@ -80,7 +101,7 @@ impl Transport {
         let t2 = t.clone();
         let _ = std::thread::Builder::new()
             .name("transport".into())
-            .spawn(move || t2.run(resource, listener, me, peer, connect_int, engine));
+            .spawn(move || t2.run(resource, listener, me, peer, connect_int, sndbuf, engine));
         Ok(t)
     }
 
@@ -136,6 +157,7 @@ impl Transport {
         me: SocketAddr,
         peer: SocketAddr,
         connect_int: Duration,
+        sndbuf: usize,
         engine: Sender<Input>,
     ) {
         let dialer = me < peer;
@@ -179,7 +201,7 @@ impl Transport {
                         s.next_gen
                     });
                     log::info!("{resource}: connection to {peer} established");
-                    if let Err(e) = spawn_link(gen, stream, !dialer, &engine) {
+                    if let Err(e) = spawn_link(gen, stream, !dialer, sndbuf, &engine) {
                         log::warn!("{resource}: cannot use the connection to {peer}: {e}");
                         self.lost(gen);
                     }
@@ -280,29 +302,48 @@ fn spawn_link(
     gen: u64,
     stream: TcpStream,
     resolve_conflicts: bool,
+    sndbuf: usize,
     engine: &Sender<Input>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    if sndbuf > 0 {
+        // `sndbuf-size` as in DRBD: a fixed socket send buffer instead of autotuning.
+        nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &sndbuf)?;
+    }
     let reader = stream.try_clone()?;
     let writer = stream.try_clone()?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let queued = Arc::new(AtomicU64::new(0));
+    let congested = Arc::new(AtomicBool::new(false));
     let e1 = engine.clone();
     std::thread::Builder::new()
         .name(format!("peer-recv{gen}"))
         .spawn(move || receive(gen, reader, e1))?;
     let e2 = engine.clone();
+    let progress = Progress {
+        queued: queued.clone(),
+        congested: congested.clone(),
+    };
     std::thread::Builder::new()
         .name(format!("peer-send{gen}"))
-        .spawn(move || send(gen, writer, rx, e2))?;
+        .spawn(move || send(gen, writer, rx, progress, e2))?;
     let _ = engine.send(Input::PeerUp {
         link: Link {
             gen,
             out: tx,
             stream,
+            queued,
+            congested,
         },
         resolve_conflicts,
     });
     Ok(())
+}
+
+/// The writer's side of the send-queue accounting.
+struct Progress {
+    queued: Arc<AtomicU64>,
+    congested: Arc<AtomicBool>,
 }
 
 /// Decodes messages as they arrive; a decode error ends the connection (ProtocolError is the
@@ -343,8 +384,9 @@ fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
 }
 
 /// Writes queued messages in order (keep-alives first), coalescing what is queued into one
-/// write.
-fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, engine: Sender<Input>) {
+/// write. After each write it takes the bytes off the queue and, when the engine is holding
+/// client writes back, tells it that the queue moved.
+fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, progress: Progress, engine: Sender<Input>) {
     let mut urgent = Vec::new();
     let mut data = Vec::new();
     let put = |o: Out, urgent: &mut Vec<u8>, data: &mut Vec<u8>| match o {
@@ -368,7 +410,15 @@ fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, engine: Sender<Input>) {
             let _ = s.shutdown(Shutdown::Both);
             return;
         }
+        progress
+            .queued
+            .fetch_sub(urgent.len() as u64, Ordering::AcqRel);
         urgent.clear();
+        if progress.congested.swap(false, Ordering::AcqRel)
+            && engine.send(Input::PeerDrained { gen }).is_err()
+        {
+            return;
+        }
     }
 }
 
@@ -387,7 +437,13 @@ mod tests {
         tx.send(Out::Data(b"d2".to_vec())).unwrap();
         tx.send(Out::Urgent(b"P".to_vec())).unwrap();
         drop(tx);
-        send(1, out, rx, etx);
+        let queued = Arc::new(AtomicU64::new(5));
+        let progress = Progress {
+            queued: queued.clone(),
+            congested: Arc::new(AtomicBool::new(false)),
+        };
+        send(1, out, rx, progress, etx);
+        assert_eq!(queued.load(Ordering::Acquire), 0, "written bytes leave the queue");
         let mut got = Vec::new();
         inp.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"Pd1d2");

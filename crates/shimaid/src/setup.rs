@@ -221,6 +221,7 @@ pub fn map_options(r: &Resource, c: &mut ResourceConfig) {
     c.ping_int_ms = n.ping_int.as_duration().as_millis() as u64;
     c.ping_timeout_ms = n.ping_timeout.as_duration().as_millis() as u64;
     c.timeout_ms = n.timeout.as_duration().as_millis() as u64;
+    c.ko_count = n.ko_count;
     c.fencing = match r.disk.fencing {
         value::Fencing::DontCare => Fencing::DontCare,
         value::Fencing::ResourceOnly => Fencing::ResourceOnly,

@@ -44,6 +44,9 @@ pub(super) struct Conn {
     pub sync_uuid: u64,
     pub last_recv: u64,
     pub ping_sent: Option<u64>,
+    /// Since when requests wait for the peer with no answer other than keep-alives
+    /// (`ko-count` × `timeout` of that expels the peer).
+    pub ko_since: Option<u64>,
     pub peer_paused: bool,
 }
 
@@ -75,6 +78,9 @@ impl Core {
         };
         c.last_recv = now;
         c.ping_sent = None;
+        if !matches!(msg, Msg::Ping | Msg::PingAck) {
+            c.ko_since = None;
+        }
         let (got_hello, authed) = (c.got_hello, c.peer_authed);
         match msg {
             Msg::Hello {
@@ -429,7 +435,22 @@ impl Core {
             self.sync_stage_since = None;
         }
         let (ping_int, ping_timeout) = (self.cfg.ping_int_ms, self.cfg.ping_timeout_ms);
+        // ko-count: a peer that answers pings but completes nothing is expelled too.
+        let waiting = !self.seqs.is_empty() || !self.unacked_epochs.is_empty();
+        let ko_limit = u64::from(self.cfg.ko_count).saturating_mul(self.cfg.timeout_ms);
+        let established = self.established();
         let Some(c) = self.conn.as_mut() else { return };
+        if waiting && established && ko_limit > 0 {
+            let since = *c.ko_since.get_or_insert(now);
+            if now.saturating_sub(since) >= ko_limit {
+                return self.connection_lost(
+                    ConnState::NetworkFailure,
+                    "the peer completed no request in ko-count x timeout",
+                );
+            }
+        } else {
+            c.ko_since = None;
+        }
         if let Some(sent) = c.ping_sent {
             if now.saturating_sub(sent) >= ping_timeout.max(1) {
                 self.connection_lost(ConnState::NetworkFailure, "PingAck did not arrive in time");

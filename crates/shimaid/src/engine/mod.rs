@@ -46,6 +46,10 @@ pub enum Input {
         gen: u64,
         why: String,
     },
+    /// The writer of connection `gen` made progress while client writes were held back.
+    PeerDrained {
+        gen: u64,
+    },
     Nbd {
         conn: u64,
         cookie: u64,
@@ -98,6 +102,11 @@ pub struct Engine {
     rx: Receiver<Input>,
     /// Control requests that arrived while a device command ran; answered after it.
     deferred: std::collections::VecDeque<Input>,
+    /// Client writes held back while the send queue to the peer is over its bound (DRBD's
+    /// `on-congestion block`): their clients wait for the reply.
+    parked: std::collections::VecDeque<(u64, Command, Sender<ConnMsg>)>,
+    /// The bound of the user-space send queue, bytes.
+    send_bound: u64,
 }
 
 pub struct Parts {
@@ -114,6 +123,7 @@ pub struct Parts {
 impl Engine {
     pub fn new(p: Parts) -> Engine {
         let size = p.core.config().size;
+        let send_bound = send_bound(&p.plan);
         Engine {
             core: p.core,
             md: p.md,
@@ -136,6 +146,8 @@ impl Engine {
             split_brain: false,
             rx: p.rx,
             deferred: Default::default(),
+            parked: Default::default(),
+            send_bound,
         }
     }
 
@@ -235,6 +247,12 @@ impl Engine {
                     // whether to try again together with the link being gone.
                     self.perform();
                     self.transport.lost(gen);
+                    self.unpark();
+                }
+            }
+            Input::PeerDrained { gen } => {
+                if self.link.as_ref().is_some_and(|l| l.gen == gen) {
+                    self.unpark();
                 }
             }
             Input::Nbd {
@@ -242,7 +260,20 @@ impl Engine {
                 command,
                 reply,
                 ..
-            } => self.nbd_request(cookie, command, reply),
+            } => {
+                let write = matches!(
+                    command,
+                    Command::Write { .. } | Command::WriteZeroes { .. } | Command::Trim { .. }
+                );
+                if write && (!self.parked.is_empty() || self.congested()) {
+                    self.parked.push_back((cookie, command, reply));
+                    if let Some(l) = &self.link {
+                        l.congested.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                } else {
+                    self.nbd_request(cookie, command, reply);
+                }
+            }
             Input::NbdOpen { conn } => {
                 self.nbd_conns.insert(conn);
             }
@@ -313,7 +344,7 @@ impl Engine {
                             } else {
                                 Out::Data(b)
                             };
-                            let _ = l.out.send(out);
+                            l.send(out);
                         }
                         Err(e) => log::error!("{res}: cannot encode a message for the peer: {e}"),
                     }
@@ -350,6 +381,10 @@ impl Engine {
                     }
                     self.transport
                         .closed(link.map(|l| l.gen), cmd == TransportCmd::Reconnect);
+                    // Without a link nothing is congested: the held writes go on locally.
+                    if !self.parked.is_empty() {
+                        let _ = self.me.send(Input::PeerDrained { gen: 0 });
+                    }
                 }
             },
             Action::Notify(change) => {
@@ -375,6 +410,30 @@ impl Engine {
                 }
                 self.call_handler(h)
             }
+        }
+    }
+
+    /// Whether the send queue to the peer is over its bound.
+    fn congested(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|l| l.queued() > self.send_bound)
+    }
+
+    /// Lets held client writes go while the send queue has room (or the link is gone).
+    fn unpark(&mut self) {
+        while !self.parked.is_empty() {
+            if self.congested() {
+                if let Some(l) = &self.link {
+                    l.congested.store(true, std::sync::atomic::Ordering::Release);
+                }
+                return;
+            }
+            let Some((cookie, command, reply)) = self.parked.pop_front() else {
+                return;
+            };
+            self.nbd_request(cookie, command, reply);
+            self.perform();
         }
     }
 
@@ -429,4 +488,11 @@ impl Engine {
             run_dir: self.settings.run_dir.clone(),
         }
     }
+}
+
+/// The bound of the user-space send queue: `max-buffers` pages of 4 KiB (8 MiB with DRBD's
+/// default of 2048), the memory DRBD lets a connection's requests hold. Past it, client writes
+/// wait; the kernel's socket buffer (`sndbuf-size`) comes on top.
+pub fn send_bound(plan: &Plan) -> u64 {
+    u64::from(plan.resource.net.max_buffers).max(32) * 4096
 }
