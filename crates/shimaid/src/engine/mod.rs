@@ -251,7 +251,8 @@ impl Engine {
                 }
             }
             Input::PeerDrained { gen } => {
-                if self.link.as_ref().is_some_and(|l| l.gen == gen) {
+                // From the current link's writer, or the link is gone: held writes may go.
+                if self.link.as_ref().is_none_or(|l| l.gen == gen) {
                     self.unpark();
                 }
             }
