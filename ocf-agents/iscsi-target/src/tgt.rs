@@ -192,7 +192,10 @@ pub fn decode_reply(head: [u8; 8], text: &[u8]) -> Result<String, Error> {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub socket: PathBuf,
+    /// The longest any one request may take.
     pub timeout: Duration,
+    /// When set, each request's timeout is cut to what remains of it.
+    pub deadline: Option<ocf::command::Deadline>,
 }
 
 impl Client {
@@ -204,7 +207,16 @@ impl Client {
     }
 
     pub fn new(socket: PathBuf, timeout: Duration) -> Client {
-        Client { socket, timeout }
+        Client {
+            socket,
+            timeout,
+            deadline: None,
+        }
+    }
+
+    pub fn with_deadline(mut self, d: ocf::command::Deadline) -> Client {
+        self.deadline = Some(d);
+        self
     }
 
     fn connect(&self) -> Result<UnixStream, Error> {
@@ -214,7 +226,11 @@ impl Client {
                 self.socket.display()
             ))
         })?;
-        let t = Some(self.timeout.max(Duration::from_millis(100)));
+        let limit = match &self.deadline {
+            Some(d) => d.remaining().min(self.timeout),
+            None => self.timeout,
+        };
+        let t = Some(limit.max(Duration::from_millis(50)));
         let _ = s.set_read_timeout(t);
         let _ = s.set_write_timeout(t);
         Ok(s)

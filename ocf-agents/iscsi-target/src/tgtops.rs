@@ -11,11 +11,11 @@ use crate::tgt::{err, Client, Error, Mode, Op, Request};
 /// The tgtd this resource talks to, with request timeouts bounded by the operation's deadline.
 pub fn client(ctx: &Context, control_port: u16) -> Client {
     let base = std::env::var("TGT_IPC_SOCKET").ok();
-    let remaining = ctx.deadline().remaining();
     Client::new(
         Client::socket_path(base.as_deref(), control_port),
-        remaining.clamp(Duration::from_millis(200), Duration::from_secs(5)),
+        Duration::from_secs(5),
     )
+    .with_deadline(ctx.deadline())
 }
 
 fn fail(what: &str, e: &Error) -> OcfError {
