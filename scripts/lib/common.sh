@@ -6,6 +6,7 @@ SHIMAI_PACKAGES=(
   e2fsprogs xfsprogs util-linux procps tcpdump strace
   pacemaker corosync crmsh apache2 curl
   nbdkit libnbd-bin fio g++
+  drbd-utils
 )
 
 step() {
