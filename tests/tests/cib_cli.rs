@@ -238,41 +238,97 @@ fn help_explains_the_options() {
     }
 }
 
-/// The Heartbeat 2 cib.xml of SCENARIOS.md 5 (with the admins' hand edits)
-/// comes out in the current schema, accepted by crm_verify, with its
-/// drbddisk turned into a promotable clone.
+/// Every Heartbeat 2 cib.xml of cib-examples comes out in the current
+/// schema: SCENARIOS.md 5's (with the admins' hand edits), one laid out as
+/// the DRBD 8.0-8.3 user's guides showed (ocf:heartbeat:drbd master_slave,
+/// `score="infinity"`, `to_role="master"`, `clone_max`, the old tool's
+/// netmask/nic swap) and one written as Heartbeat 2.1's documentation did
+/// (numeric and colon ids, nvpairs without ids, a pingd clone). Each is
+/// accepted by crm_verify and loads into crmsh as the same configuration.
 #[test]
-fn heartbeat2_cib_is_upgraded() {
+fn heartbeat2_cibs_are_upgraded() {
+    let dirs = upgrade_examples();
+    assert!(dirs.len() >= 3, "expected 3 upgrade examples: {dirs:?}");
+    let tools = have_program("heartbeat2_cibs_are_upgraded", "crm_verify")
+        && have_program("heartbeat2_cibs_are_upgraded", "crm")
+        && have_program("heartbeat2_cibs_are_upgraded", "cibadmin");
+    for dir in dirs {
+        let what = name(&dir);
+        let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
+        let xml = ok(&out, &format!("{what}: --upgrade-cib"));
+        golden(&dir.join("cib.xml"), &xml);
+        golden(&dir.join("warnings.txt"), &stderr(&out));
+        for gone in [
+            "<attributes>",
+            r#"class="heartbeat""#,
+            "infinity",
+            r#"role="master""#,
+            "_max\"",
+            r#"provider="heartbeat" type="drbd""#,
+            r#"type="pingd""#,
+            r#"value="eth0"/>"#,
+        ] {
+            let bad = if gone == r#"value="eth0"/>"# {
+                xml.contains(r#"name="cidr_netmask" value="eth0""#)
+            } else {
+                xml.contains(gone)
+            };
+            assert!(!bad, "{what}: `{gone}` survived the upgrade:\n{xml}");
+        }
+        if !tools {
+            continue;
+        }
+        let tmp = TempDir::new("cibup");
+        let file = tmp.join("cib.xml");
+        std::fs::write(&file, &xml).unwrap();
+        let v = shimai_tests::run(Command::new("crm_verify").arg("-V").arg("-x").arg(&file));
+        assert!(
+            v.status.success(),
+            "{what}: crm_verify rejects the upgraded cib.xml: {}",
+            stderr(&v)
+        );
+        crmsh_loads_the_same(&what, &["xml", "update"], &file, &xml);
+    }
     let dir = shimai_tests::workspace().join("cib-examples/upgrade-heartbeat2");
-    let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
-    let xml = ok(&out, "--upgrade-cib");
-    golden(&dir.join("cib.xml"), &xml);
-    golden(&dir.join("warnings.txt"), &stderr(&out));
-    assert!(!xml.contains("<attributes>") && !xml.contains(r#"class="heartbeat""#));
+    let xml = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
     assert!(xml.contains(r#"with-rsc="drbd_r0-clone" with-rsc-role="Promoted""#));
     assert!(xml.contains(r#"name="cidr_netmask" value="24""#));
-    if !have_program("heartbeat2_cib_is_upgraded", "crm_verify") {
-        return;
-    }
-    let tmp = TempDir::new("cibup");
-    std::fs::write(tmp.join("cib.xml"), &xml).unwrap();
-    let v = shimai_tests::run(
-        Command::new("crm_verify")
-            .arg("-V")
-            .arg("-x")
-            .arg(tmp.join("cib.xml")),
-    );
-    assert!(v.status.success(), "crm_verify: {}", stderr(&v));
+}
+
+#[test]
+fn bad_old_cibs_are_refused_with_the_reason() {
+    let dir = shimai_tests::workspace().join("cib-examples/upgrade-heartbeat2");
     let bad = h2c(&dir, &["--upgrade-cib", "haresources-does-not-exist"]);
     assert_eq!(bad.status.code(), Some(66));
-    std::fs::write(tmp.join("broken.xml"), "<cib><configuration></cib>").unwrap();
-    let bad = h2c(tmp.path(), &["--upgrade-cib", "broken.xml"]);
-    assert_eq!(bad.status.code(), Some(65), "{}", stderr(&bad));
-    assert!(
-        stderr(&bad).contains("broken.xml: not well-formed XML"),
-        "{}",
-        stderr(&bad)
-    );
+    let tmp = TempDir::new("cibbadold");
+    let cases = [
+        (
+            "<cib><configuration></cib>",
+            "broken.xml: not well-formed XML",
+        ),
+        (
+            r#"<cib><configuration><resources><primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="a"><attributes><nvpair id="a1" name="cidr_netmask" value="eth0"/><nvpair id="a2" name="nic" value="eth1"/></attributes></instance_attributes></primitive></resources></configuration></cib>"#,
+            "cidr_netmask=\"eth0\" is neither a prefix length nor a netmask",
+        ),
+        (
+            r#"<cib><configuration><constraints><rsc_colocation id="c" from="a" to="b" score="always"/></constraints></configuration></cib>"#,
+            "has score=\"always\", which is neither",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(tmp.join("broken.xml"), text).unwrap();
+        let out = h2c(
+            tmp.path(),
+            &["--upgrade-cib", "broken.xml", "-o", "new.xml"],
+        );
+        assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(want),
+            "expected `{want}` in {}",
+            stderr(&out)
+        );
+        assert!(!tmp.join("new.xml").exists(), "{want}: wrote output");
+    }
 }
 
 /// The normalization the crm/XML comparison relies on must see a change.

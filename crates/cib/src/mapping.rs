@@ -373,7 +373,7 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
                 .contains("raidtab");
             let mdadm_conf = if raidtab {
                 notes.push(format!(
-                    "{conf} is a raidtools file, which no current agent reads: mdraid (Raid1's successor) assembles {dev} with mdadm from an mdadm.conf. mdadm_conf is set to /etc/mdadm/mdadm.conf (Debian's place; /etc/mdadm.conf on Red Hat): before the cluster starts, write there on both nodes the ARRAY line of `mdadm --examine --scan` for {dev}",
+                    "{conf} is a raidtools file, which no current agent reads: mdraid (Raid1's successor) assembles {dev} with mdadm from an mdadm.conf. mdadm_conf is set to /etc/mdadm/mdadm.conf (Debian's place; /etc/mdadm.conf on Red Hat): before the cluster starts, write there on both nodes the ARRAY line that `mdadm -E -s` prints for {dev}",
                     dev = a(1)
                 ));
                 "/etc/mdadm/mdadm.conf".to_string()
