@@ -28,7 +28,10 @@ fn meta_data_validates_and_lists_the_reference_parameters() {
     let t = Tgtd::start();
     for name in ["iSCSITarget", "iSCSILogicalUnit"] {
         let xml = meta_data(&t.agent(name));
-        assert!(xml.contains(&format!("<resource-agent name=\"{name}\"")), "{xml}");
+        assert!(
+            xml.contains(&format!("<resource-agent name=\"{name}\"")),
+            "{xml}"
+        );
         let (ok, err) = xmllint(&["--noout", "--valid"], &xml);
         assert!(ok, "{name}: ra-api-1.dtd: {err}");
         let (ok, err) = xmllint(&["--noout", "--relaxng", "metadata.rng"], &xml);
@@ -42,10 +45,23 @@ fn meta_data_validates_and_lists_the_reference_parameters() {
         };
         let ours = names(&xml);
         for p in names(&reference) {
-            assert!(ours.contains(&p), "{name}: parameter {p} of the reference is missing");
+            assert!(
+                ours.contains(&p),
+                "{name}: parameter {p} of the reference is missing"
+            );
         }
-        for a in ["start", "stop", "monitor", "status", "meta-data", "validate-all"] {
-            assert!(xml.contains(&format!("<action name=\"{a}\"")), "{name}: action {a}");
+        for a in [
+            "start",
+            "stop",
+            "monitor",
+            "status",
+            "meta-data",
+            "validate-all",
+        ] {
+            assert!(
+                xml.contains(&format!("<action name=\"{a}\"")),
+                "{name}: action {a}"
+            );
         }
     }
     let xml = meta_data(&t.agent("iSCSITarget"));
@@ -65,14 +81,20 @@ fn ocf_tester_passes_on_both_agents() {
         vec![
             ("iqn", IQN),
             ("tid", "3"),
-            ("allowed_initiators", "127.0.0.1 iqn.2026-01.org.shimai.test:client"),
+            (
+                "allowed_initiators",
+                "127.0.0.1 iqn.2026-01.org.shimai.test:client",
+            ),
         ],
         vec![
             ("iqn", IQN),
             ("tid", "4"),
             ("incoming_username", "winuser"),
             ("incoming_password", "secret123456"),
-            ("additional_parameters", "MaxRecvDataSegmentLength=65536 ImmediateData=No"),
+            (
+                "additional_parameters",
+                "MaxRecvDataSegmentLength=65536 ImmediateData=No",
+            ),
             ("implementation", "tgt"),
         ],
     ];
@@ -80,7 +102,11 @@ fn ocf_tester_passes_on_both_agents() {
         let (ok, out) = t.ocf_tester("iSCSITarget", "p_target", opts);
         assert!(ok, "ocf-tester iSCSITarget {opts:?}:\n{out}");
     }
-    assert!(!t.show().contains("Target "), "ocf-tester left a target:\n{}", t.show());
+    assert!(
+        !t.show().contains("Target "),
+        "ocf-tester left a target:\n{}",
+        t.show()
+    );
     // The LU needs its target.
     let tp = target_params("7");
     let r = t.run(&t.agent("iSCSITarget"), "start", "p_target", &as_refs(&tp));
@@ -112,7 +138,10 @@ fn ocf_tester_passes_on_both_agents() {
         assert!(ok, "ocf-tester iSCSILogicalUnit {opts:?}:\n{out}");
     }
     let show = t.show();
-    assert!(!show.contains("LUN: 1") && !show.contains("LUN: 2"), "{show}");
+    assert!(
+        !show.contains("LUN: 1") && !show.contains("LUN: 2"),
+        "{show}"
+    );
     let r = t.run(&t.agent("iSCSITarget"), "stop", "p_target", &as_refs(&tp));
     assert_eq!(r.rc, 0, "{r:?}");
 }
@@ -141,6 +170,9 @@ fn initiator_sees_the_configured_identity_and_access_rules() {
     assert_eq!(t.run(&target, "start", "p_t", &tp).rc, 0);
     assert_eq!(t.run(&lu, "start", "p_lu", &lu_params).rc, 0);
     assert_eq!(t.run(&lu, "monitor", "p_lu", &lu_params).rc, 0);
+    // The hold that covered the LUN's creation is released.
+    assert_eq!(t.run(&target, "monitor", "p_t", &tp).rc, 0);
+    assert!(t.show().contains("State: ready"), "{}", t.show());
     let ls = discovered(&t, None);
     assert!(ls.contains(IQN), "iscsi-ls does not list the target:\n{ls}");
     let (ok, sn) = iscsi("iscsi-inq", &["-e", "1", "-c", "128", &t.url(IQN, 1)]);
@@ -148,9 +180,15 @@ fn initiator_sees_the_configured_identity_and_access_rules() {
     let (ok, id) = iscsi("iscsi-inq", &["-e", "1", "-c", "131", &t.url(IQN, 1)]);
     assert!(ok && id.contains("shimai-r0-disk"), "VPD 0x83:\n{id}");
     let (ok, std) = iscsi("iscsi-inq", &[&t.url(IQN, 1)]);
-    assert!(ok && std.contains("SHIMAI") && std.contains("REPLICATED"), "INQUIRY:\n{std}");
+    assert!(
+        ok && std.contains("SHIMAI") && std.contains("REPLICATED"),
+        "INQUIRY:\n{std}"
+    );
     let (ok, cap) = iscsi("iscsi-readcapacity16", &[&t.url(IQN, 1)]);
-    assert!(ok && cap.contains("LOGICAL BLOCK LENGTH IN BYTES:512"), "{cap}");
+    assert!(
+        ok && cap.contains("LOGICAL BLOCK LENGTH IN BYTES:512"),
+        "{cap}"
+    );
     assert_eq!(t.run(&lu, "stop", "p_lu", &lu_params).rc, 0);
     assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
 
@@ -161,17 +199,28 @@ fn initiator_sees_the_configured_identity_and_access_rules() {
     assert_eq!(t.run(&lu, "start", "p_lu", &lu_params).rc, 0);
     assert!(discovered(&t, Some(allowed)).contains(IQN));
     let other = discovered(&t, Some("iqn.2026-01.org.shimai.test:other"));
-    assert!(!other.contains(IQN), "a foreign initiator sees the target:\n{other}");
+    assert!(
+        !other.contains(IQN),
+        "a foreign initiator sees the target:\n{other}"
+    );
     let (ok, _) = iscsi("iscsi-inq", &["-i", allowed, &t.url(IQN, 1)]);
     assert!(ok, "the allowed initiator cannot log in");
     assert_eq!(t.run(&lu, "stop", "p_lu", &lu_params).rc, 0);
     assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
 
     // Addresses are bound as addresses: 127.0.0.1 in, 10.255.255.1 only: out.
-    for (acl, visible) in [("127.0.0.1", true), ("10.255.255.1", false), ("127.0.0.0/8", true)] {
+    for (acl, visible) in [
+        ("127.0.0.1", true),
+        ("10.255.255.1", false),
+        ("127.0.0.0/8", true),
+    ] {
         let tp = [("iqn", IQN), ("tid", "5"), ("allowed_initiators", acl)];
         assert_eq!(t.run(&target, "start", "p_t", &tp).rc, 0);
-        assert_eq!(discovered(&t, None).contains(IQN), visible, "allowed_initiators={acl}");
+        assert_eq!(
+            discovered(&t, None).contains(IQN),
+            visible,
+            "allowed_initiators={acl}"
+        );
         assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
     }
 
@@ -192,7 +241,10 @@ fn initiator_sees_the_configured_identity_and_access_rules() {
     assert_eq!(t.run(&lu, "stop", "p_lu", &lu_params).rc, 0);
     assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
     let (_, accounts) = t.tgtadm(&["--mode", "account", "--op", "show"]);
-    assert!(!accounts.contains("winuser"), "stop left the account:\n{accounts}");
+    assert!(
+        !accounts.contains("winuser"),
+        "stop left the account:\n{accounts}"
+    );
 }
 
 #[test]
@@ -240,13 +292,24 @@ fn stop_says_what_blocks_it() {
     let pid = nix::unistd::Pid::from_raw(t.pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP tgtd");
     let started = Instant::now();
-    let r = t.run(&target, "stop", "p_t", &[tp[0], tp[1], ("CRM_meta_timeout", "3000")]);
+    let r = t.run(
+        &target,
+        "stop",
+        "p_t",
+        &[tp[0], tp[1], ("CRM_meta_timeout", "3000")],
+    );
     let took = started.elapsed();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT tgtd");
     assert_eq!(r.rc, 1, "{r:?}");
-    assert!(took.as_millis() < 3000, "stop took {took:?}, past its timeout");
+    assert!(
+        took.as_millis() < 3000,
+        "stop took {took:?}, past its timeout"
+    );
     let reason = r.exit_reason().unwrap_or_default();
-    assert!(reason.contains("tgtd") && reason.contains(&t.ipc_base()), "{r:?}");
+    assert!(
+        reason.contains("tgtd") && reason.contains(&t.ipc_base()),
+        "{r:?}"
+    );
     let r = t.run(&target, "stop", "p_t", &tp);
     assert_eq!(r.rc, 0, "{r:?}");
     assert!(!t.show().contains(IQN));
@@ -260,34 +323,113 @@ fn validate_all_rejects_what_the_reference_accepts() {
     let t = Tgtd::start();
     let target = t.agent("iSCSITarget");
     let lu = t.agent("iSCSILogicalUnit");
-    let cases: Vec<(&std::path::Path, Vec<(&str, &str)>, i32, &str)> = vec![
+    type Case<'a> = (&'a std::path::Path, Vec<(&'a str, &'a str)>, i32, &'a str);
+    let cases: Vec<Case> = vec![
         (&target, vec![("iqn", IQN), ("tid", "abc")], 6, "tid"),
         (&target, vec![("iqn", IQN)], 6, "tid"),
-        (&target, vec![("iqn", "iqn.bad name"), ("tid", "1")], 6, "iqn"),
-        (&target, vec![("iqn", IQN), ("tid", "1"), ("implementation", "iet")], 6, "implementation=tgt"),
-        (&target, vec![("iqn", IQN), ("tid", "1"), ("allowed_initiators", "host.example")], 6, "allowed_initiators"),
-        (&target, vec![("iqn", IQN), ("tid", "1"), ("incoming_username", "u")], 6, "incoming_password"),
-        (&lu, vec![("target_iqn", IQN), ("lun", "1"), ("path", "/nonexistent/disk")], 5, "/nonexistent/disk"),
-        (&lu, vec![("target_iqn", IQN), ("lun", "abc"), ("path", "/dev/null")], 6, "lun"),
-        (&lu, vec![("target_iqn", IQN), ("lun", "0"), ("path", "/dev/null")], 6, "lun=0"),
-        (&lu, vec![("target_iqn", IQN), ("lun", "1"), ("path", "/dev/null"), ("implementation", "lio")], 6, "lio-t"),
+        (
+            &target,
+            vec![("iqn", "iqn.bad name"), ("tid", "1")],
+            6,
+            "iqn",
+        ),
+        (
+            &target,
+            vec![("iqn", IQN), ("tid", "1"), ("implementation", "iet")],
+            6,
+            "implementation=tgt",
+        ),
+        (
+            &target,
+            vec![
+                ("iqn", IQN),
+                ("tid", "1"),
+                ("allowed_initiators", "host.example"),
+            ],
+            6,
+            "allowed_initiators",
+        ),
+        (
+            &target,
+            vec![("iqn", IQN), ("tid", "1"), ("incoming_username", "u")],
+            6,
+            "incoming_password",
+        ),
+        (
+            &lu,
+            vec![
+                ("target_iqn", IQN),
+                ("lun", "1"),
+                ("path", "/nonexistent/disk"),
+            ],
+            5,
+            "/nonexistent/disk",
+        ),
+        (
+            &lu,
+            vec![("target_iqn", IQN), ("lun", "abc"), ("path", "/dev/null")],
+            6,
+            "lun",
+        ),
+        (
+            &lu,
+            vec![("target_iqn", IQN), ("lun", "0"), ("path", "/dev/null")],
+            6,
+            "lun=0",
+        ),
+        (
+            &lu,
+            vec![
+                ("target_iqn", IQN),
+                ("lun", "1"),
+                ("path", "/dev/null"),
+                ("implementation", "lio"),
+            ],
+            6,
+            "lio-t",
+        ),
     ];
     for (agent, params, rc, word) in &cases {
         let r = t.run(agent, "validate-all", "p_x", params);
         assert_eq!(r.rc, *rc, "{params:?}: {r:?}");
-        assert!(r.exit_reason().unwrap_or_default().contains(word), "{params:?}: {r:?}");
+        assert!(
+            r.exit_reason().unwrap_or_default().contains(word),
+            "{params:?}: {r:?}"
+        );
     }
-    let r = t.run(&target, "validate-all", "p_x", &[("iqn", IQN), ("tid", "1")]);
+    let r = t.run(
+        &target,
+        "validate-all",
+        "p_x",
+        &[("iqn", IQN), ("tid", "1")],
+    );
     assert_eq!(r.rc, 0, "{r:?}");
-    let r = t.run(&lu, "validate-all", "p_x", &[("target_iqn", IQN), ("lun", "1"), ("path", "/dev/null")]);
+    let r = t.run(
+        &lu,
+        "validate-all",
+        "p_x",
+        &[("target_iqn", IQN), ("lun", "1"), ("path", "/dev/null")],
+    );
     assert_eq!(r.rc, 0, "{r:?}");
     // Stop with a broken configuration has nothing to stop.
-    assert_eq!(t.run(&target, "stop", "p_x", &[("iqn", IQN), ("tid", "abc")]).rc, 0);
+    assert_eq!(
+        t.run(&target, "stop", "p_x", &[("iqn", IQN), ("tid", "abc")])
+            .rc,
+        0
+    );
     // lio-t on a node without configfs says so.
-    let r = t.run(&target, "start", "p_x", &[("iqn", IQN), ("implementation", "lio-t")]);
+    let r = t.run(
+        &target,
+        "start",
+        "p_x",
+        &[("iqn", IQN), ("implementation", "lio-t")],
+    );
     if !std::path::Path::new("/sys/kernel/config/target").exists() {
         assert_eq!(r.rc, 5, "{r:?}");
-        assert!(r.exit_reason().unwrap_or_default().contains("configfs"), "{r:?}");
+        assert!(
+            r.exit_reason().unwrap_or_default().contains("configfs"),
+            "{r:?}"
+        );
     }
 }
 
@@ -314,7 +456,10 @@ fn monitor_forks_nothing() {
             .arg("monitor")
             .env("TGT_IPC_SOCKET", t.ipc_base())
             .env("OCF_ROOT", "/usr/lib/ocf")
-            .env("OCF_RESOURCE_INSTANCE", if params.len() == 3 { "p_lu" } else { "p_t" })
+            .env(
+                "OCF_RESOURCE_INSTANCE",
+                if params.len() == 3 { "p_lu" } else { "p_t" },
+            )
             .env("OCF_RESKEY_CRM_meta_interval", "10000");
         for (k, v) in params {
             cmd.env(format!("OCF_RESKEY_{k}"), v);
@@ -324,9 +469,17 @@ fn monitor_forks_nothing() {
         let text = std::fs::read_to_string(&trace).unwrap();
         let spawns = text
             .lines()
-            .filter(|l| l.contains("clone(") || l.contains("clone3(") || l.contains("fork(") || l.contains("execve("))
+            .filter(|l| {
+                l.contains("clone(")
+                    || l.contains("clone3(")
+                    || l.contains("fork(")
+                    || l.contains("execve(")
+            })
             .count();
-        assert_eq!(spawns, 1, "the monitor forked or executed something:\n{text}");
+        assert_eq!(
+            spawns, 1,
+            "the monitor forked or executed something:\n{text}"
+        );
     }
     assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
 }

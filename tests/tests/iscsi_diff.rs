@@ -6,7 +6,7 @@
 
 mod iscsi_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -36,7 +36,7 @@ struct Cycle {
     state_after: String,
 }
 
-fn cycle(t: &Tgtd, agent: &PathBuf, inst: &str, params: &[(&str, &str)]) -> Cycle {
+fn cycle(t: &Tgtd, agent: &Path, inst: &str, params: &[(&str, &str)]) -> Cycle {
     let start = t.run(agent, "start", inst, params);
     let monitor = t.run(agent, "monitor", inst, params).rc;
     let state = t.state();
@@ -59,11 +59,34 @@ fn target_parameters_give_the_same_results() {
     let t = Tgtd::start();
     let a = pair(&t, "iSCSITarget");
     let sets: Vec<Vec<(&str, &str)>> = vec![
-        vec![("iqn", IQN), ("tid", "1"), ("allowed_initiators", "127.0.0.1")],
-        vec![("iqn", IQN), ("tid", "2"), ("allowed_initiators", "127.0.0.1 10.0.0.0/8")],
-        vec![("iqn", IQN), ("tid", "3"), ("allowed_initiators", "ALL"), ("implementation", "tgt")],
-        vec![("iqn", IQN), ("tid", "4"), ("allowed_initiators", "ALL"), ("portals", "127.0.0.1:3260")],
-        vec![("iqn", IQN), ("tid", "5"), ("allowed_initiators", "ALL"), ("iser_portals", "127.0.0.1:3260")],
+        vec![
+            ("iqn", IQN),
+            ("tid", "1"),
+            ("allowed_initiators", "127.0.0.1"),
+        ],
+        vec![
+            ("iqn", IQN),
+            ("tid", "2"),
+            ("allowed_initiators", "127.0.0.1 10.0.0.0/8"),
+        ],
+        vec![
+            ("iqn", IQN),
+            ("tid", "3"),
+            ("allowed_initiators", "ALL"),
+            ("implementation", "tgt"),
+        ],
+        vec![
+            ("iqn", IQN),
+            ("tid", "4"),
+            ("allowed_initiators", "ALL"),
+            ("portals", "127.0.0.1:3260"),
+        ],
+        vec![
+            ("iqn", IQN),
+            ("tid", "5"),
+            ("allowed_initiators", "ALL"),
+            ("iser_portals", "127.0.0.1:3260"),
+        ],
         vec![
             ("iqn", IQN),
             ("tid", "6"),
@@ -75,7 +98,10 @@ fn target_parameters_give_the_same_results() {
             ("iqn", IQN),
             ("tid", "7"),
             ("allowed_initiators", "ALL"),
-            ("additional_parameters", "MaxRecvDataSegmentLength=65536 ImmediateData=No"),
+            (
+                "additional_parameters",
+                "MaxRecvDataSegmentLength=65536 ImmediateData=No",
+            ),
         ],
     ];
     for params in &sets {
@@ -84,14 +110,21 @@ fn target_parameters_give_the_same_results() {
         let ours = cycle(&t, &a.ours, "p_target", params);
         t.reset();
         assert_eq!(ours, theirs, "{params:?}");
-        assert_eq!((ours.start, ours.monitor, ours.stop, ours.monitor_after), (0, 0, 0, 7), "{params:?}");
+        assert_eq!(
+            (ours.start, ours.monitor, ours.stop, ours.monitor_after),
+            (0, 0, 0, 7),
+            "{params:?}"
+        );
     }
     // The session parameters reach tgtd: the same as the reference's.
     let params = &sets[6];
     for agent in [&a.theirs, &a.ours] {
         assert_eq!(t.run(agent, "start", "p_target", params).rc, 0);
         let (_, p) = t.tgtadm(&["--mode", "target", "--op", "show", "--tid", "7"]);
-        assert!(p.contains("MaxRecvDataSegmentLength=65536") && p.contains("ImmediateData=No"), "{p}");
+        assert!(
+            p.contains("MaxRecvDataSegmentLength=65536") && p.contains("ImmediateData=No"),
+            "{p}"
+        );
         assert_eq!(t.run(agent, "stop", "p_target", params).rc, 0);
     }
 }
@@ -108,18 +141,19 @@ fn logical_unit_parameters_give_the_same_results() {
     let file = backing_file(&t, "lu.img", 16);
     let dev = shimai_tests::LoopDev::new(16, None);
     let (f, d) = (file.as_str(), dev.path());
-    let with = |path: &str, extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
-        let mut v = vec![
-            ("target_iqn", IQN.to_string()),
-            ("lun", "1".to_string()),
-            ("path", path.to_string()),
-        ];
-        for (k, val) in extra {
-            v.retain(|(key, _)| key != k);
-            v.push((k, val.to_string()));
-        }
-        v
-    };
+    let with =
+        |path: &str, extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+            let mut v = vec![
+                ("target_iqn", IQN.to_string()),
+                ("lun", "1".to_string()),
+                ("path", path.to_string()),
+            ];
+            for (k, val) in extra {
+                v.retain(|(key, _)| key != k);
+                v.push((k, val.to_string()));
+            }
+            v
+        };
     let owned: Vec<Vec<(&str, String)>> = vec![
         with(f, &[]),
         with(d, &[]),
@@ -156,7 +190,13 @@ fn logical_unit_parameters_give_the_same_results() {
             let c = cycle(&t, agent, "p_lu1", params);
             let inq = {
                 assert_eq!(t.run(agent, "start", "p_lu1", params).rc, 0);
-                let lun: u32 = params.iter().find(|(k, _)| *k == "lun").unwrap().1.parse().unwrap();
+                let lun: u32 = params
+                    .iter()
+                    .find(|(k, _)| *k == "lun")
+                    .unwrap()
+                    .1
+                    .parse()
+                    .unwrap();
                 let out = iscsi("iscsi-inq", &[&t.url(IQN, lun)]).1;
                 assert_eq!(t.run(agent, "stop", "p_lu1", params).rc, 0);
                 out
@@ -179,7 +219,11 @@ fn empty_allowed_initiators_admits_everyone() {
     let params = [("iqn", IQN), ("tid", "1"), ("allowed_initiators", "")];
     // Reference: starts, but binds nothing: "Target not found" for every initiator.
     assert_eq!(t.run(&a.theirs, "start", "p_t", &params).rc, 0);
-    assert!(!discovered(&t, None).contains(IQN), "reference fixed? {}", t.show());
+    assert!(
+        !discovered(&t, None).contains(IQN),
+        "reference fixed? {}",
+        t.show()
+    );
     assert_eq!(t.run(&a.theirs, "stop", "p_t", &params).rc, 0);
     // Ours: bound as ALL, as documented.
     assert_eq!(t.run(&a.ours, "start", "p_t", &params).rc, 0);
@@ -197,7 +241,11 @@ fn initiator_names_are_bound_as_names() {
     let name = "iqn.1991-05.com.microsoft:win-client";
     let params = [("iqn", IQN), ("tid", "1"), ("allowed_initiators", name)];
     assert_eq!(t.run(&a.theirs, "start", "p_t", &params).rc, 0);
-    assert!(!discovered(&t, Some(name)).contains(IQN), "reference fixed? {}", t.show());
+    assert!(
+        !discovered(&t, Some(name)).contains(IQN),
+        "reference fixed? {}",
+        t.show()
+    );
     assert_eq!(t.run(&a.theirs, "stop", "p_t", &params).rc, 0);
     assert_eq!(t.run(&a.ours, "start", "p_t", &params).rc, 0);
     assert!(discovered(&t, Some(name)).contains(IQN), "{}", t.show());
@@ -215,22 +263,38 @@ fn target_monitor_checks_its_own_tid_and_exact_iqn() {
     let params = [("iqn", IQN), ("tid", "2")];
     // Another target whose IQN has ours as a prefix.
     let longer = format!("{IQN}1");
-    let (rc, out) = t.tgtadm(&["--mode", "target", "--op", "new", "--tid", "1", "-T", &longer]);
+    let (rc, out) = t.tgtadm(&[
+        "--mode", "target", "--op", "new", "--tid", "1", "-T", &longer,
+    ]);
     assert_eq!(rc, 0, "{out}");
-    assert_eq!(t.run(&a.theirs, "monitor", "p_t", &params).rc, 0, "reference fixed?");
+    assert_eq!(
+        t.run(&a.theirs, "monitor", "p_t", &params).rc,
+        0,
+        "reference fixed?"
+    );
     assert_eq!(t.run(&a.ours, "monitor", "p_t", &params).rc, 7);
     // Ours stops at once (nothing of ours is there); the reference's stop would loop.
     assert_eq!(t.run(&a.ours, "stop", "p_t", &params).rc, 0);
-    assert!(t.show().contains(&longer), "our stop touched another target");
+    assert!(
+        t.show().contains(&longer),
+        "our stop touched another target"
+    );
     t.reset();
     // Our IQN under another tid.
     let (rc, out) = t.tgtadm(&["--mode", "target", "--op", "new", "--tid", "3", "-T", IQN]);
     assert_eq!(rc, 0, "{out}");
-    assert_eq!(t.run(&a.theirs, "monitor", "p_t", &params).rc, 0, "reference fixed?");
+    assert_eq!(
+        t.run(&a.theirs, "monitor", "p_t", &params).rc,
+        0,
+        "reference fixed?"
+    );
     assert_eq!(t.run(&a.ours, "monitor", "p_t", &params).rc, 7);
     let r = t.run(&a.ours, "start", "p_t", &params);
     assert_eq!(r.rc, 1, "{r:?}");
-    assert!(r.exit_reason().unwrap_or_default().contains("tid 3"), "{r:?}");
+    assert!(
+        r.exit_reason().unwrap_or_default().contains("tid 3"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -247,18 +311,44 @@ fn lu_monitor_checks_its_own_target_and_lun() {
         assert_eq!(rc, 0, "{out}");
     }
     let (rc, out) = t.tgtadm(&[
-        "--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "-b", &file,
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "-b",
+        &file,
     ]);
     assert_eq!(rc, 0, "{out}");
     let params = [("target_iqn", IQN), ("lun", "1"), ("path", file.as_str())];
-    assert_eq!(t.run(&a.theirs, "monitor", "p_lu1", &params).rc, 0, "reference fixed?");
+    assert_eq!(
+        t.run(&a.theirs, "monitor", "p_lu1", &params).rc,
+        0,
+        "reference fixed?"
+    );
     assert_eq!(t.run(&a.ours, "monitor", "p_lu1", &params).rc, 7);
     // Same target, another LUN number.
     let (rc, out) = t.tgtadm(&[
-        "--mode", "logicalunit", "--op", "new", "--tid", "2", "--lun", "3", "-b", &file,
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "2",
+        "--lun",
+        "3",
+        "-b",
+        &file,
     ]);
     assert_eq!(rc, 0, "{out}");
-    assert_eq!(t.run(&a.theirs, "monitor", "p_lu1", &params).rc, 0, "reference fixed?");
+    assert_eq!(
+        t.run(&a.theirs, "monitor", "p_lu1", &params).rc,
+        0,
+        "reference fixed?"
+    );
     assert_eq!(t.run(&a.ours, "monitor", "p_lu1", &params).rc, 7);
 }
 
@@ -276,7 +366,9 @@ fn stop_under_a_relogging_initiator() {
     assert_eq!(t.run(&a.theirs, "start", "p_t", &params).rc, 0);
     assert_eq!(t.run(&lu, "start", "p_lu", &lp).rc, 0);
     let _client = Client::perf(&t.url(IQN, 1));
-    assert!(iscsi_support::wait_for(10, || t.show().contains("Connection:")));
+    assert!(iscsi_support::wait_for(10, || t
+        .show()
+        .contains("Connection:")));
     // The reference's stop deletes the connections and retries the delete
     // every second: the initiator is back each time, so it never ends. Give it 6 s.
     let mut cmd = Command::new("timeout");
@@ -299,7 +391,17 @@ fn stop_under_a_relogging_initiator() {
     assert!(t.show().contains(IQN));
     // Ours: offline, drop, delete, within the default 10 s timeout of the meta-data.
     let started = Instant::now();
-    let r = t.run(&a.ours, "stop", "p_t", &[params[0], params[1], params[2], ("CRM_meta_timeout", "10000")]);
+    let r = t.run(
+        &a.ours,
+        "stop",
+        "p_t",
+        &[
+            params[0],
+            params[1],
+            params[2],
+            ("CRM_meta_timeout", "10000"),
+        ],
+    );
     assert_eq!(r.rc, 0, "{r:?}");
     assert!(started.elapsed().as_secs() < 8, "{:?}", started.elapsed());
     assert!(!t.show().contains(IQN), "{}", t.show());
@@ -320,16 +422,46 @@ fn validate_all_differences() {
         )
     };
     assert_eq!(r(&target, &[("iqn", IQN), ("tid", "abc")]), (0, 6));
-    assert_eq!(r(&lu, &[("target_iqn", IQN), ("lun", "1"), ("path", "/nonexistent/disk")]), (0, 5));
+    assert_eq!(
+        r(
+            &lu,
+            &[
+                ("target_iqn", IQN),
+                ("lun", "1"),
+                ("path", "/nonexistent/disk")
+            ]
+        ),
+        (0, 5)
+    );
     // Where both agree.
     assert_eq!(r(&target, &[("iqn", IQN), ("tid", "1")]), (0, 0));
-    assert_eq!(r(&target, &[("iqn", IQN), ("tid", "1"), ("implementation", "bogus")]).1, 6);
-    assert_eq!(r(&lu, &[("target_iqn", IQN), ("lun", "1"), ("path", "/dev/null")]), (0, 0));
-    assert_eq!(r(&lu, &[("target_iqn", IQN), ("lun", "0"), ("path", "/dev/null")]).1, 6);
+    assert_eq!(
+        r(
+            &target,
+            &[("iqn", IQN), ("tid", "1"), ("implementation", "bogus")]
+        )
+        .1,
+        6
+    );
+    assert_eq!(
+        r(
+            &lu,
+            &[("target_iqn", IQN), ("lun", "1"), ("path", "/dev/null")]
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        r(
+            &lu,
+            &[("target_iqn", IQN), ("lun", "0"), ("path", "/dev/null")]
+        )
+        .1,
+        6
+    );
 }
 
 /// Processes a monitor creates, counted with strace.
-fn spawned(t: &Tgtd, agent: &PathBuf, inst: &str, params: &[(&str, &str)]) -> usize {
+fn spawned(t: &Tgtd, agent: &Path, inst: &str, params: &[(&str, &str)]) -> usize {
     let trace = t.dir.join(&format!("trace-{inst}"));
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-o"])
@@ -340,7 +472,10 @@ fn spawned(t: &Tgtd, agent: &PathBuf, inst: &str, params: &[(&str, &str)]) -> us
         .env("OCF_ROOT", "/usr/lib/ocf")
         .env("OCF_RESOURCE_INSTANCE", inst)
         .env("OCF_RESKEY_CRM_meta_interval", "10000")
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("TGT_IPC_SOCKET", t.ipc_base());
     for (k, v) in params {
         cmd.env(format!("OCF_RESKEY_{k}"), v);
@@ -367,8 +502,14 @@ fn monitors_fork_nothing_where_the_reference_forks_many() {
     let lp = [("target_iqn", IQN), ("lun", "1"), ("path", file.as_str())];
     assert_eq!(t.run(&target.ours, "start", "p_t", &tp).rc, 0);
     assert_eq!(t.run(&lu.ours, "start", "p_lu", &lp).rc, 0);
-    let theirs = (spawned(&t, &target.theirs, "p_t", &tp), spawned(&t, &lu.theirs, "p_lu", &lp));
-    let ours = (spawned(&t, &target.ours, "p_t", &tp), spawned(&t, &lu.ours, "p_lu", &lp));
+    let theirs = (
+        spawned(&t, &target.theirs, "p_t", &tp),
+        spawned(&t, &lu.theirs, "p_lu", &lp),
+    );
+    let ours = (
+        spawned(&t, &target.ours, "p_t", &tp),
+        spawned(&t, &lu.ours, "p_lu", &lp),
+    );
     eprintln!("programs executed per monitor: reference {theirs:?}, ours {ours:?}");
     assert_eq!(ours, (1, 1));
     assert!(theirs.0 > 5 && theirs.1 > 5, "{theirs:?}");

@@ -71,12 +71,16 @@ impl Initiator {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let ip: IpAddr = addr.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
-            OcfError::configured(format!(
+        let ip: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| {
+                OcfError::configured(format!(
                 "allowed_initiators: '{s}' is neither an initiator name (iqn., eui., naa.) nor \
                  an address (IPv4, IPv6, address/prefix or ALL)"
             ))
-        })?;
+            })?;
         if let Some(p) = prefix {
             let max = if ip.is_ipv4() { 32 } else { 128 };
             if !p.parse::<u8>().is_ok_and(|n| n <= max) {
@@ -122,7 +126,9 @@ pub fn name_values(param: &str, value: &str) -> Result<Vec<(String, String)>> {
     value
         .split_whitespace()
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() && !kv.contains(',') => Ok((k.to_string(), v.to_string())),
+            Some((k, v)) if !k.is_empty() && !kv.contains(',') => {
+                Ok((k.to_string(), v.to_string()))
+            }
             _ => Err(OcfError::configured(format!(
                 "{param}: '{kv}' is not name=value (space-separated, no commas)"
             ))),
@@ -152,7 +158,9 @@ pub fn control_port(params: &Params) -> Result<u16> {
         return Ok(0);
     }
     v.parse().map_err(|_| {
-        OcfError::configured(format!("tgt_control_port='{v}' is not a port number (0-65535)"))
+        OcfError::configured(format!(
+            "tgt_control_port='{v}' is not a port number (0-65535)"
+        ))
     })
 }
 
@@ -199,12 +207,19 @@ impl TargetConfig {
         if imp == Implementation::LioT && tid.is_some() {
             warnings.push("tid is ignored by lio-t".to_string());
         }
-        let portals: Vec<String> = p.str("portals").split_whitespace().map(String::from).collect();
+        let portals: Vec<String> = p
+            .str("portals")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
         for portal in &portals {
             check_portal(portal)?;
         }
-        let iser_portals: Vec<String> =
-            p.str("iser_portals").split_whitespace().map(String::from).collect();
+        let iser_portals: Vec<String> = p
+            .str("iser_portals")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
         for portal in &iser_portals {
             check_portal(portal)?;
         }
@@ -324,14 +339,18 @@ impl LuConfig {
     pub fn from_params(p: &Params, instance: &str, imp: Implementation) -> Result<LuConfig> {
         for req in ["target_iqn", "lun", "path"] {
             if p.str(req).trim().is_empty() {
-                return Err(OcfError::configured(format!("required parameter {req} is not set")));
+                return Err(OcfError::configured(format!(
+                    "required parameter {req} is not set"
+                )));
             }
         }
         let target_iqn = p.str("target_iqn").to_string();
         check_iqn("target_iqn", &target_iqn)?;
         let raw = p.str("lun").trim();
         let lun: u64 = raw.parse().map_err(|_| {
-            OcfError::configured(format!("lun='{raw}' is not a LUN: use an integer of 1 or more"))
+            OcfError::configured(format!(
+                "lun='{raw}' is not a LUN: use an integer of 1 or more"
+            ))
         })?;
         if imp == Implementation::Tgt && lun == 0 {
             return Err(OcfError::configured(
@@ -339,7 +358,9 @@ impl LuConfig {
             ));
         }
         if lun > 65535 {
-            return Err(OcfError::configured(format!("lun={lun} is larger than 65535")));
+            return Err(OcfError::configured(format!(
+                "lun={lun} is larger than 65535"
+            )));
         }
         let path = p.str("path").to_string();
         let mut warnings = Vec::new();
@@ -363,12 +384,19 @@ impl LuConfig {
         }
         let vendor_id = p.str("vendor_id").to_string();
         let product_id = p.str("product_id").to_string();
-        for (name, v, max) in [("vendor_id", &vendor_id, 8), ("product_id", &product_id, 16)] {
+        for (name, v, max) in [
+            ("vendor_id", &vendor_id, 8),
+            ("product_id", &product_id, 16),
+        ] {
             if v.contains(',') {
-                return Err(OcfError::configured(format!("{name}='{v}' cannot contain commas")));
+                return Err(OcfError::configured(format!(
+                    "{name}='{v}' cannot contain commas"
+                )));
             }
             if v.len() > max {
-                warnings.push(format!("{name}='{v}' is longer than {max} characters; initiators see the first {max}"));
+                warnings.push(format!(
+                    "{name}='{v}' is longer than {max} characters; initiators see the first {max}"
+                ));
             }
         }
         let mut bstype = p.str("tgt_bstype").to_string();
@@ -377,7 +405,10 @@ impl LuConfig {
             // The reference drops it too: aio always opens with O_DIRECT.
             bsoflags.clear();
         }
-        if bstype.contains(',') || bsoflags.contains(',') || p.str("tgt_bsopts").contains(',') && bstype != "rbd" {
+        if bstype.contains(',')
+            || bsoflags.contains(',')
+            || p.str("tgt_bsopts").contains(',') && bstype != "rbd"
+        {
             return Err(OcfError::configured(
                 "tgt_bstype, tgt_bsoflags and tgt_bsopts cannot contain commas",
             ));
@@ -393,14 +424,19 @@ impl LuConfig {
         let device_type = device_type(p.str("tgt_device_type"))?;
         let additional = name_values("additional_parameters", p.str("additional_parameters"))?;
         for (k, _) in &additional {
-            if matches!(k.as_str(), "scsi_id" | "scsi_sn" | "path" | "vendor_id" | "product_id") {
+            if matches!(
+                k.as_str(),
+                "scsi_id" | "scsi_sn" | "path" | "vendor_id" | "product_id"
+            ) {
                 return Err(OcfError::configured(format!(
                     "additional_parameters sets {k}: use the {k} parameter instead"
                 )));
             }
         }
         let liot_bstype = p.str("liot_bstype").to_string();
-        if imp == Implementation::LioT && !matches!(liot_bstype.as_str(), "block" | "fileio" | "pscsi") {
+        if imp == Implementation::LioT
+            && !matches!(liot_bstype.as_str(), "block" | "fileio" | "pscsi")
+        {
             return Err(OcfError::configured(format!(
                 "liot_bstype='{liot_bstype}' is not block, fileio or pscsi"
             )));
@@ -458,7 +494,11 @@ impl LuConfig {
     /// The body of the LU creation request.
     pub fn create_body(&self) -> String {
         let mut b = format!("path={}", self.path);
-        for (k, v) in [("bstype", &self.bstype), ("bsopts", &self.bsopts), ("bsoflags", &self.bsoflags)] {
+        for (k, v) in [
+            ("bstype", &self.bstype),
+            ("bsopts", &self.bsopts),
+            ("bsoflags", &self.bsoflags),
+        ] {
             if !v.is_empty() {
                 b.push_str(&format!(",{k}={v}"));
             }
@@ -488,7 +528,10 @@ mod tests {
     use ocf::OcfEnv;
 
     fn params(table: &'static [ocf::ParamSpec], kv: &[(&str, &str)]) -> Params {
-        let env = OcfEnv::from_vars(kv.iter().map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())));
+        let env = OcfEnv::from_vars(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        );
         Params::from_env(table, &env)
     }
 
@@ -497,7 +540,11 @@ mod tests {
     }
 
     fn lu(kv: &[(&str, &str)]) -> Result<LuConfig> {
-        LuConfig::from_params(&params(crate::meta::LU_PARAMS, kv), "p_lu1", Implementation::Tgt)
+        LuConfig::from_params(
+            &params(crate::meta::LU_PARAMS, kv),
+            "p_lu1",
+            Implementation::Tgt,
+        )
     }
 
     #[test]
@@ -514,7 +561,12 @@ mod tests {
 
     #[test]
     fn empty_allowed_initiators_means_everyone() {
-        let t = target(&[("iqn", "iqn.2026-01.t:a"), ("tid", "1"), ("allowed_initiators", "")]).unwrap();
+        let t = target(&[
+            ("iqn", "iqn.2026-01.t:a"),
+            ("tid", "1"),
+            ("allowed_initiators", ""),
+        ])
+        .unwrap();
         assert_eq!(t.initiators, vec![Initiator::Address("ALL".into())]);
     }
 
@@ -523,7 +575,10 @@ mod tests {
         let t = target(&[
             ("iqn", "iqn.2026-01.t:a"),
             ("tid", "1"),
-            ("allowed_initiators", "iqn.1991-05.com.microsoft:win1 10.0.0.5 10.1.0.0/16 fe80::1 eui.0123456789ABCDEF"),
+            (
+                "allowed_initiators",
+                "iqn.1991-05.com.microsoft:win1 10.0.0.5 10.1.0.0/16 fe80::1 eui.0123456789ABCDEF",
+            ),
         ])
         .unwrap();
         let bodies: Vec<String> = t.initiators.iter().map(Initiator::body).collect();
@@ -546,22 +601,40 @@ mod tests {
     fn iqn_chap_and_parameters() {
         assert!(target(&[("iqn", "iqn.2026-01.t:a b"), ("tid", "1")]).is_err());
         assert!(target(&[("iqn", "iqn_x"), ("tid", "1")]).is_err());
-        let e = target(&[("iqn", "iqn.2026-01.t:a"), ("tid", "1"), ("incoming_username", "u")]).unwrap_err();
+        let e = target(&[
+            ("iqn", "iqn.2026-01.t:a"),
+            ("tid", "1"),
+            ("incoming_username", "u"),
+        ])
+        .unwrap_err();
         assert!(e.reason().contains("incoming_password"));
         let t = target(&[
             ("iqn", "iqn.2026-01.t:a"),
             ("tid", "1"),
             ("incoming_username", "u"),
             ("incoming_password", "secretsecret"),
-            ("additional_parameters", "MaxRecvDataSegmentLength=65536 ImmediateData=No"),
+            (
+                "additional_parameters",
+                "MaxRecvDataSegmentLength=65536 ImmediateData=No",
+            ),
             ("portals", "10.0.0.1:3260"),
         ])
         .unwrap();
         assert_eq!(t.chap, Some(("u".into(), "secretsecret".into())));
         assert_eq!(t.additional.len(), 2);
         assert!(t.warnings.iter().any(|w| w.contains("portals")));
-        assert!(target(&[("iqn", "iqn.2026-01.t:a"), ("tid", "1"), ("additional_parameters", "novalue")]).is_err());
-        assert!(target(&[("iqn", "iqn.2026-01.t:a"), ("tid", "1"), ("portals", "nohost")]).is_err());
+        assert!(target(&[
+            ("iqn", "iqn.2026-01.t:a"),
+            ("tid", "1"),
+            ("additional_parameters", "novalue")
+        ])
+        .is_err());
+        assert!(target(&[
+            ("iqn", "iqn.2026-01.t:a"),
+            ("tid", "1"),
+            ("portals", "nohost")
+        ])
+        .is_err());
     }
 
     #[test]
@@ -570,23 +643,47 @@ mod tests {
         assert_eq!(implementation("tgt", none), Ok(Implementation::Tgt));
         let e = implementation("iet", none).unwrap_err();
         assert!(e.reason().contains("implementation=tgt"), "{e}");
-        assert!(implementation("lio", none).unwrap_err().reason().contains("lio-t"));
-        assert_eq!(implementation("", |p| p == "targetcli"), Ok(Implementation::LioT));
+        assert!(implementation("lio", none)
+            .unwrap_err()
+            .reason()
+            .contains("lio-t"));
+        assert_eq!(
+            implementation("", |p| p == "targetcli"),
+            Ok(Implementation::LioT)
+        );
         assert_eq!(implementation("", |p| p == "tgtd"), Ok(Implementation::Tgt));
-        assert_eq!(implementation("", none).unwrap_err().exit_code(), ocf::ExitCode::ErrInstalled);
+        assert_eq!(
+            implementation("", none).unwrap_err().exit_code(),
+            ocf::ExitCode::ErrInstalled
+        );
         assert!(implementation("scst", none).is_err());
     }
 
     #[test]
     fn lu_defaults_match_the_reference() {
-        let l = lu(&[("target_iqn", "iqn.2026-01.t:a"), ("lun", "1"), ("path", "/dev/x")]).unwrap();
+        let l = lu(&[
+            ("target_iqn", "iqn.2026-01.t:a"),
+            ("lun", "1"),
+            ("path", "/dev/x"),
+        ])
+        .unwrap();
         assert_eq!(l.scsi_id, "p_lu1");
         // echo -n p_lu1 | md5sum | cut -c1-8
         assert_eq!(l.scsi_sn, crate::md5::hex(b"p_lu1")[..8]);
         assert_eq!(l.create_body(), "path=/dev/x");
-        assert_eq!(l.identity_body(), format!("scsi_id=p_lu1,scsi_sn={}", l.scsi_sn));
+        assert_eq!(
+            l.identity_body(),
+            format!("scsi_id=p_lu1,scsi_sn={}", l.scsi_sn)
+        );
         let long = LuConfig::from_params(
-            &params(crate::meta::LU_PARAMS, &[("target_iqn", "iqn.2026-01.t:a"), ("lun", "1"), ("path", "/dev/x")]),
+            &params(
+                crate::meta::LU_PARAMS,
+                &[
+                    ("target_iqn", "iqn.2026-01.t:a"),
+                    ("lun", "1"),
+                    ("path", "/dev/x"),
+                ],
+            ),
             "a_very_long_resource_name",
             Implementation::Tgt,
         )
@@ -602,9 +699,21 @@ mod tests {
         }
         assert!(lu(&[base[0], base[1], ("lun", "1"), ("scsi_id", &"x".repeat(37))]).is_err());
         assert!(lu(&[base[0], base[1], ("lun", "1"), ("scsi_sn", "a,b")]).is_err());
-        assert!(lu(&[base[0], base[1], ("lun", "1"), ("tgt_device_type", "floppy")]).is_err());
+        assert!(lu(&[
+            base[0],
+            base[1],
+            ("lun", "1"),
+            ("tgt_device_type", "floppy")
+        ])
+        .is_err());
         assert!(lu(&[base[0], base[1], ("lun", "1"), ("tgt_bsoflags", "fast")]).is_err());
-        assert!(lu(&[base[0], base[1], ("lun", "1"), ("additional_parameters", "scsi_id=x")]).is_err());
+        assert!(lu(&[
+            base[0],
+            base[1],
+            ("lun", "1"),
+            ("additional_parameters", "scsi_id=x")
+        ])
+        .is_err());
         let l = lu(&[
             base[0],
             base[1],
@@ -617,7 +726,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(l.create_body(), "path=/dev/x,bstype=aio");
-        assert!(l.identity_body().ends_with(",vendor_id=SHIMAI-LONG,product_id=disk,readonly=1"));
+        assert!(l
+            .identity_body()
+            .ends_with(",vendor_id=SHIMAI-LONG,product_id=disk,readonly=1"));
         assert!(l.warnings.iter().any(|w| w.contains("vendor_id")));
     }
 }

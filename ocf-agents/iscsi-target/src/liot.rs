@@ -54,7 +54,11 @@ pub fn target_start_plan(cfg: &TargetConfig) -> Result<Vec<Step>> {
         plan.push(tc(&[&format!("{tpg}/portals"), "create", ip, port]));
     }
     for p in &cfg.iser_portals {
-        plan.push(tc(&[&format!("{tpg}/portals/{p}"), "enable_iser", "boolean=true"]));
+        plan.push(tc(&[
+            &format!("{tpg}/portals/{p}"),
+            "enable_iser",
+            "boolean=true",
+        ]));
     }
     for (k, v) in &cfg.additional {
         plan.push(tc(&[&tpg, "set", "parameter", &format!("{k}={v}")]));
@@ -73,7 +77,10 @@ pub fn target_start_plan(cfg: &TargetConfig) -> Result<Vec<Step>> {
         }
     }
     let auth = if cfg.chap.is_some() { "1" } else { "0" };
-    let mut attrs = vec![format!("authentication={auth}"), "demo_mode_write_protect=0".to_string()];
+    let mut attrs = vec![
+        format!("authentication={auth}"),
+        "demo_mode_write_protect=0".to_string(),
+    ];
     if open {
         attrs.push("generate_node_acls=1".to_string());
         attrs.push("cache_dynamic_acls=1".to_string());
@@ -82,7 +89,13 @@ pub fn target_start_plan(cfg: &TargetConfig) -> Result<Vec<Step>> {
     set.extend(attrs);
     plan.push(Step::Targetcli(set));
     if let Some((u, p)) = &cfg.chap {
-        plan.push(tc(&[&tpg, "set", "auth", &format!("userid={u}"), &format!("password={p}")]));
+        plan.push(tc(&[
+            &tpg,
+            "set",
+            "auth",
+            &format!("userid={u}"),
+            &format!("password={p}"),
+        ]));
     }
     Ok(plan)
 }
@@ -109,7 +122,12 @@ pub fn lu_start_plan(cfg: &LuConfig, instance: &str) -> Vec<Step> {
             &format!("file_or_dev={}", cfg.path),
             &format!("wwn={}", cfg.scsi_sn),
         ]),
-        "pscsi" => tc(&["/backstores/pscsi", "create", &format!("name={name}"), &format!("dev={}", cfg.path)]),
+        "pscsi" => tc(&[
+            "/backstores/pscsi",
+            "create",
+            &format!("name={name}"),
+            &format!("dev={}", cfg.path),
+        ]),
         _ => tc(&[
             "/backstores/block",
             "create",
@@ -135,9 +153,19 @@ pub fn lu_start_plan(cfg: &LuConfig, instance: &str) -> Vec<Step> {
         });
     }
     let lun = cfg.lun.to_string();
-    plan.push(tc(&[&format!("{tpg}/luns"), "create", &format!("/backstores/{bs}/{name}"), &lun]));
+    plan.push(tc(&[
+        &format!("{tpg}/luns"),
+        "create",
+        &format!("/backstores/{bs}/{name}"),
+        &lun,
+    ]));
     for i in &cfg.lio_initiators {
-        plan.push(tc(&[&format!("{tpg}/acls"), "create", i, "add_mapped_luns=False"]));
+        plan.push(tc(&[
+            &format!("{tpg}/acls"),
+            "create",
+            i,
+            "add_mapped_luns=False",
+        ]));
         plan.push(tc(&[&format!("{tpg}/acls/{i}"), "create", &lun, &lun]));
     }
     plan
@@ -146,7 +174,11 @@ pub fn lu_start_plan(cfg: &LuConfig, instance: &str) -> Vec<Step> {
 pub fn lu_stop_plan(cfg: &LuConfig, instance: &str) -> Vec<Step> {
     let name = backstore_name(instance);
     vec![
-        tc(&[&format!("/iscsi/{}/tpg1/luns", cfg.target_iqn), "delete", &format!("lun{}", cfg.lun)]),
+        tc(&[
+            &format!("/iscsi/{}/tpg1/luns", cfg.target_iqn),
+            "delete",
+            &format!("lun{}", cfg.lun),
+        ]),
         tc(&[&format!("/backstores/{}", cfg.liot_bstype), "delete", &name]),
     ]
 }
@@ -169,7 +201,8 @@ fn run(ctx: &Context, plan: &[Step]) -> Result<()> {
     for step in plan {
         match step {
             Step::Targetcli(args) => {
-                let out = ocf::command::run(std::process::Command::new(&tcli).args(args), &deadline)?;
+                let out =
+                    ocf::command::run(std::process::Command::new(&tcli).args(args), &deadline)?;
                 if !out.success() {
                     return Err(OcfError::generic(format!(
                         "targetcli {}: {}",
@@ -178,7 +211,12 @@ fn run(ctx: &Context, plan: &[Step]) -> Result<()> {
                     )));
                 }
             }
-            Step::Configfs { hba, name, rel, value } => {
+            Step::Configfs {
+                hba,
+                name,
+                rel,
+                value,
+            } => {
                 let core = Path::new(CONFIGFS).join("core");
                 let dir = std::fs::read_dir(&core)
                     .map_err(|e| OcfError::generic(format!("{}: {e}", core.display())))?
@@ -190,9 +228,15 @@ fn run(ctx: &Context, plan: &[Step]) -> Result<()> {
                             .is_some_and(|n| n.starts_with(&format!("{hba}_")))
                             && p.join(name).is_dir()
                     })
-                    .ok_or_else(|| OcfError::generic(format!("backstore {name} not found under {}", core.display())))?;
+                    .ok_or_else(|| {
+                        OcfError::generic(format!(
+                            "backstore {name} not found under {}",
+                            core.display()
+                        ))
+                    })?;
                 let f = dir.join(name).join(rel);
-                std::fs::write(&f, value).map_err(|e| OcfError::generic(format!("{}: {e}", f.display())))?;
+                std::fs::write(&f, value)
+                    .map_err(|e| OcfError::generic(format!("{}: {e}", f.display())))?;
             }
         }
     }
@@ -200,11 +244,15 @@ fn run(ctx: &Context, plan: &[Step]) -> Result<()> {
 }
 
 fn target_running(iqn: &str) -> bool {
-    std::fs::read_to_string(format!("{CONFIGFS}/iscsi/{iqn}/tpgt_1/enable")).is_ok_and(|s| s.trim() == "1")
+    std::fs::read_to_string(format!("{CONFIGFS}/iscsi/{iqn}/tpgt_1/enable"))
+        .is_ok_and(|s| s.trim() == "1")
 }
 
 fn lu_running(cfg: &LuConfig) -> bool {
-    let dir = format!("{CONFIGFS}/iscsi/{}/tpgt_1/lun/lun_{}", cfg.target_iqn, cfg.lun);
+    let dir = format!(
+        "{CONFIGFS}/iscsi/{}/tpgt_1/lun/lun_{}",
+        cfg.target_iqn, cfg.lun
+    );
     std::fs::read_dir(dir).is_ok_and(|d| {
         d.filter_map(|e| e.ok()).any(|e| {
             std::fs::read_to_string(e.path().join("udev_path")).is_ok_and(|p| p.trim() == cfg.path)
@@ -215,7 +263,11 @@ fn lu_running(cfg: &LuConfig) -> bool {
 pub fn target_action(ctx: &Context, cfg: &TargetConfig) -> Result<ExitCode> {
     use ocf::Action::*;
     match ctx.action {
-        Monitor | Status => Ok(if target_running(&cfg.iqn) { ExitCode::Success } else { ExitCode::NotRunning }),
+        Monitor | Status => Ok(if target_running(&cfg.iqn) {
+            ExitCode::Success
+        } else {
+            ExitCode::NotRunning
+        }),
         Start => {
             if target_running(&cfg.iqn) {
                 return Ok(ExitCode::Success);
@@ -242,7 +294,11 @@ pub fn lu_action(ctx: &Context, cfg: &LuConfig) -> Result<ExitCode> {
     use ocf::Action::*;
     let instance = ctx.env.instance();
     match ctx.action {
-        Monitor | Status => Ok(if lu_running(cfg) { ExitCode::Success } else { ExitCode::NotRunning }),
+        Monitor | Status => Ok(if lu_running(cfg) {
+            ExitCode::Success
+        } else {
+            ExitCode::NotRunning
+        }),
         Start => {
             if lu_running(cfg) {
                 return Ok(ExitCode::Success);
@@ -271,7 +327,10 @@ mod tests {
     use ocf::{OcfEnv, Params};
 
     fn params(table: &'static [ocf::ParamSpec], kv: &[(&str, &str)]) -> Params {
-        let env = OcfEnv::from_vars(kv.iter().map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())));
+        let env = OcfEnv::from_vars(
+            kv.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        );
         Params::from_env(table, &env)
     }
 
@@ -279,7 +338,12 @@ mod tests {
         plan.iter()
             .map(|s| match s {
                 Step::Targetcli(a) => a.join(" "),
-                Step::Configfs { hba, name, rel, value } => format!("configfs {hba}_*/{name}/{rel}={value}"),
+                Step::Configfs {
+                    hba,
+                    name,
+                    rel,
+                    value,
+                } => format!("configfs {hba}_*/{name}/{rel}={value}"),
             })
             .collect()
     }
@@ -288,7 +352,11 @@ mod tests {
     fn open_target_with_chap() {
         let p = params(
             crate::meta::TARGET_PARAMS,
-            &[("iqn", "iqn.2026-01.t:a"), ("incoming_username", "u"), ("incoming_password", "p")],
+            &[
+                ("iqn", "iqn.2026-01.t:a"),
+                ("incoming_username", "u"),
+                ("incoming_password", "p"),
+            ],
         );
         let cfg = TargetConfig::from_params(&p, Implementation::LioT).unwrap();
         assert_eq!(
@@ -301,7 +369,10 @@ mod tests {
                 "/iscsi/iqn.2026-01.t:a/tpg1 set auth userid=u password=p",
             ]
         );
-        assert_eq!(lines(&target_stop_plan(&cfg)), vec!["/iscsi delete iqn.2026-01.t:a"]);
+        assert_eq!(
+            lines(&target_stop_plan(&cfg)),
+            vec!["/iscsi delete iqn.2026-01.t:a"]
+        );
     }
 
     #[test]
@@ -318,12 +389,29 @@ mod tests {
         let cfg = TargetConfig::from_params(&p, Implementation::LioT).unwrap();
         let l = lines(&target_start_plan(&cfg).unwrap());
         assert!(l.contains(&"/iscsi/iqn.2026-01.t:a/tpg1/portals create fd00::1 3261".to_string()));
-        assert!(l.contains(&"/iscsi/iqn.2026-01.t:a/tpg1/portals/10.0.0.1:3260 enable_iser boolean=true".to_string()));
-        assert!(l.contains(&"/iscsi/iqn.2026-01.t:a/tpg1/acls create iqn.1991-05.com.microsoft:w1".to_string()));
-        assert!(l.last().unwrap().ends_with("authentication=0 demo_mode_write_protect=0"));
-        let p = params(crate::meta::TARGET_PARAMS, &[("iqn", "iqn.2026-01.t:a"), ("allowed_initiators", "10.0.0.9")]);
+        assert!(l.contains(
+            &"/iscsi/iqn.2026-01.t:a/tpg1/portals/10.0.0.1:3260 enable_iser boolean=true"
+                .to_string()
+        ));
+        assert!(l.contains(
+            &"/iscsi/iqn.2026-01.t:a/tpg1/acls create iqn.1991-05.com.microsoft:w1".to_string()
+        ));
+        assert!(l
+            .last()
+            .unwrap()
+            .ends_with("authentication=0 demo_mode_write_protect=0"));
+        let p = params(
+            crate::meta::TARGET_PARAMS,
+            &[
+                ("iqn", "iqn.2026-01.t:a"),
+                ("allowed_initiators", "10.0.0.9"),
+            ],
+        );
         let cfg = TargetConfig::from_params(&p, Implementation::LioT).unwrap();
-        assert!(target_start_plan(&cfg).unwrap_err().reason().contains("by name only"));
+        assert!(target_start_plan(&cfg)
+            .unwrap_err()
+            .reason()
+            .contains("by name only"));
     }
 
     #[test]
@@ -355,13 +443,23 @@ mod tests {
         );
         assert_eq!(
             lines(&lu_stop_plan(&cfg, "lu:1")),
-            vec!["/iscsi/iqn.2026-01.t:a/tpg1/luns delete lun0", "/backstores/fileio delete lu_1"]
+            vec![
+                "/iscsi/iqn.2026-01.t:a/tpg1/luns delete lun0",
+                "/backstores/fileio delete lu_1"
+            ]
         );
     }
 
     #[test]
     fn block_lu() {
-        let p = params(crate::meta::LU_PARAMS, &[("target_iqn", "iqn.2026-01.t:a"), ("lun", "1"), ("path", "/dev/shimai0")]);
+        let p = params(
+            crate::meta::LU_PARAMS,
+            &[
+                ("target_iqn", "iqn.2026-01.t:a"),
+                ("lun", "1"),
+                ("path", "/dev/shimai0"),
+            ],
+        );
         let cfg = LuConfig::from_params(&p, "p_lu", Implementation::LioT).unwrap();
         let l = lines(&lu_start_plan(&cfg, "p_lu"));
         assert!(l[0].starts_with("/backstores/block create name=p_lu dev=/dev/shimai0 wwn="));

@@ -80,9 +80,8 @@ fn require_tgtd(ctx: &Context) -> Result<()> {
 }
 
 fn handle_target(ctx: &Context) -> Result<ExitCode> {
-    let parsed = implementation(ctx).and_then(|imp| {
-        TargetConfig::from_params(&ctx.params, imp).map(|cfg| (imp, cfg))
-    });
+    let parsed = implementation(ctx)
+        .and_then(|imp| TargetConfig::from_params(&ctx.params, imp).map(|cfg| (imp, cfg)));
     let (imp, cfg) = match parsed {
         Ok(v) => v,
         Err(e) => return config_error(ctx, e),
@@ -104,7 +103,9 @@ fn handle_target(ctx: &Context) -> Result<ExitCode> {
         }
         Action::Stop => tgtops::target_stop(ctx, &c, &cfg),
         Action::ValidateAll => validate_daemon(ctx, &c),
-        other => Err(OcfError::unimplemented(format!("action {other} is not implemented"))),
+        other => Err(OcfError::unimplemented(format!(
+            "action {other} is not implemented"
+        ))),
     }
 }
 
@@ -154,6 +155,8 @@ fn handle_lu(ctx: &Context) -> Result<ExitCode> {
         }
         Action::Stop => tgtops::lu_stop(ctx, &c, &cfg),
         Action::ValidateAll => validate_daemon(ctx, &c),
-        other => Err(OcfError::unimplemented(format!("action {other} is not implemented"))),
+        other => Err(OcfError::unimplemented(format!(
+            "action {other} is not implemented"
+        ))),
     }
 }

@@ -33,7 +33,7 @@ pub fn hex(data: &[u8]) -> String {
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
             .collect();
         let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
-        for i in 0..64 {
+        for (i, &shift) in S.iter().enumerate() {
             let (f, g) = match i / 16 {
                 0 => ((b & c) | (!b & d), i),
                 1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
@@ -44,7 +44,7 @@ pub fn hex(data: &[u8]) -> String {
             a = d;
             d = c;
             c = b;
-            b = b.wrapping_add(f.rotate_left(S[i]));
+            b = b.wrapping_add(f.rotate_left(shift));
         }
         a0 = a0.wrapping_add(a);
         b0 = b0.wrapping_add(b);
@@ -65,7 +65,9 @@ mod tests {
         assert_eq!(super::hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(super::hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(
-            super::hex(b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"),
+            super::hex(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            ),
             "57edf4a22be3c955ac49da2e2107b67a"
         );
     }

@@ -30,10 +30,13 @@ const ADDITIONAL: ParamSpec = ParamSpec::new("additional_parameters", "additiona
 
 pub static TARGET_PARAMS: &[ParamSpec] = &[
     IMPLEMENTATION,
-    ParamSpec::new("iqn", "iSCSI target IQN").required().unique().long(
-        "The target's iSCSI Qualified Name, e.g. iqn.2026-01.com.example:storage. \
+    ParamSpec::new("iqn", "iSCSI target IQN")
+        .required()
+        .unique()
+        .long(
+            "The target's iSCSI Qualified Name, e.g. iqn.2026-01.com.example:storage. \
          tgt accepts letters, digits, '.', '-' and ':' only.",
-    ),
+        ),
     ParamSpec::new("tid", "iSCSI target ID").unique().long(
         "The target ID, a positive integer, required for tgt. Use the same value on \
          every node: initiators (Windows in particular) identify a disk by VPD page \
@@ -49,12 +52,15 @@ pub static TARGET_PARAMS: &[ParamSpec] = &[
         ),
     ParamSpec::new("iser_portals", "iSER portal addresses")
         .long("Portals on which iSER is enabled (lio-t only; ignored with a warning by tgt)."),
-    ParamSpec::new("allowed_initiators", "List of iSCSI initiators allowed to connect")
-        .long(
-            "Space-separated initiators allowed to log in. Each entry is an initiator \
+    ParamSpec::new(
+        "allowed_initiators",
+        "List of iSCSI initiators allowed to connect",
+    )
+    .long(
+        "Space-separated initiators allowed to log in. Each entry is an initiator \
              name (iqn..., eui..., naa...), bound as such, or an address (IPv4, IPv6, \
              address/prefix, or ALL). Empty: every initiator may log in.",
-        ),
+    ),
     ParamSpec::new("incoming_username", "Incoming account username")
         .unique()
         .long(
@@ -62,8 +68,9 @@ pub static TARGET_PARAMS: &[ParamSpec] = &[
              tgt's accounts are daemon-wide; stop deletes the account only when no \
              other target still uses it.",
         ),
-    ParamSpec::new("incoming_password", "Incoming account password")
-        .long("CHAP secret for incoming_username (tgt: 12 to 16 characters for Windows initiators)."),
+    ParamSpec::new("incoming_password", "Incoming account password").long(
+        "CHAP secret for incoming_username (tgt: 12 to 16 characters for Windows initiators).",
+    ),
     ADDITIONAL.long(
         "Space-separated name=value pairs of iSCSI parameters for the target, e.g. \
          MaxRecvDataSegmentLength=262144 (tgt: one update request each; values \
@@ -74,10 +81,12 @@ pub static TARGET_PARAMS: &[ParamSpec] = &[
 
 pub static LU_PARAMS: &[ParamSpec] = &[
     IMPLEMENTATION,
-    ParamSpec::new("target_iqn", "iSCSI target IQN").required().long(
-        "The IQN of the target this logical unit belongs to (an iSCSITarget resource \
+    ParamSpec::new("target_iqn", "iSCSI target IQN")
+        .required()
+        .long(
+            "The IQN of the target this logical unit belongs to (an iSCSITarget resource \
          ordered before this one).",
-    ),
+        ),
     ParamSpec::new("lun", "Logical Unit number (LUN)")
         .required()
         .kind(ParamType::Integer)
@@ -91,10 +100,12 @@ pub static LU_PARAMS: &[ParamSpec] = &[
          Default: the first 16 characters of the resource name, which is the same on \
          every node.",
     ),
-    ParamSpec::new("scsi_sn", "SCSI serial number").unique().long(
-        "The SCSI serial number (VPD page 0x80), at most 36 characters. Default: the \
+    ParamSpec::new("scsi_sn", "SCSI serial number")
+        .unique()
+        .long(
+            "The SCSI serial number (VPD page 0x80), at most 36 characters. Default: the \
          first 8 hex digits of md5(resource name).",
-    ),
+        ),
     ParamSpec::new("vendor_id", "SCSI vendor ID")
         .long("The vendor in INQUIRY data (tgt: up to 8 characters; longer is cut by tgtd)."),
     ParamSpec::new("product_id", "SCSI product ID")
@@ -122,8 +133,11 @@ pub static LU_PARAMS: &[ParamSpec] = &[
         "Space-separated name=value LU parameters, sent in the identity request \
          (tgt: e.g. readonly=1 thin_provisioning=1 removable=0; no commas).",
     ),
-    ParamSpec::new("allowed_initiators", "List of iSCSI initiators allowed to connect to this lun")
-        .long("lio-t only: initiator names given an ACL mapping this LUN."),
+    ParamSpec::new(
+        "allowed_initiators",
+        "List of iSCSI initiators allowed to connect to this lun",
+    )
+    .long("lio-t only: initiator names given an ACL mapping this LUN."),
     ParamSpec::new("lio_iblock", "LIO iblock device name")
         .kind(ParamType::Integer)
         .default("0")

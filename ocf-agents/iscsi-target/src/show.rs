@@ -54,7 +54,11 @@ impl Target {
             .iter()
             .flat_map(|n| {
                 n.connections.iter().map(move |c| {
-                    format!("{} ({})", n.initiator, c.address.trim_start_matches("IP Address: "))
+                    format!(
+                        "{} ({})",
+                        n.initiator,
+                        c.address.trim_start_matches("IP Address: ")
+                    )
                 })
             })
             .collect();
@@ -253,7 +257,8 @@ Target 12: iqn.2026-01.test:t1.x
     fn garbage_does_not_panic() {
         assert!(parse("").is_empty());
         assert!(parse("Target x: y\n    LUN information:\n        LUN: z\n").is_empty());
-        let t = parse("Target 2: a\n    LUN information:\n        LUN: q\n            SCSI ID: s\n");
+        let t =
+            parse("Target 2: a\n    LUN information:\n        LUN: q\n            SCSI ID: s\n");
         assert_eq!(t[0].luns[0].lun, u64::MAX);
     }
 }

@@ -202,7 +202,9 @@ impl Client {
     /// The socket tgtadm would use for `control_port` (`TGT_IPC_SOCKET`
     /// overrides the `/var/run/tgtd/socket` base, as for tgtd and tgtadm).
     pub fn socket_path(base: Option<&str>, control_port: u16) -> PathBuf {
-        let base = base.filter(|b| !b.is_empty()).unwrap_or("/var/run/tgtd/socket");
+        let base = base
+            .filter(|b| !b.is_empty())
+            .unwrap_or("/var/run/tgtd/socket");
         PathBuf::from(format!("{base}.{control_port}"))
     }
 
@@ -240,10 +242,7 @@ impl Client {
     pub fn call(&self, req: &Request) -> Result<String, Error> {
         let mut s = self.connect()?;
         let io = |e: std::io::Error| {
-            Error::Io(format!(
-                "talking to tgtd on {}: {e}",
-                self.socket.display()
-            ))
+            Error::Io(format!("talking to tgtd on {}: {e}", self.socket.display()))
         };
         s.write_all(&req.encode()).map_err(io)?;
         let mut head = [0u8; 8];

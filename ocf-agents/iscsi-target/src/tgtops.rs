@@ -24,14 +24,16 @@ fn fail(what: &str, e: &Error) -> OcfError {
 
 /// Every target, from one show request.
 pub fn targets(c: &Client) -> std::result::Result<Vec<Target>, Error> {
-    c.call(&Request::new(Mode::Target, Op::Show)).map(|t| show::parse(&t))
+    c.call(&Request::new(Mode::Target, Op::Show))
+        .map(|t| show::parse(&t))
 }
 
 /// Refuses a tgtd whose management protocol this agent does not know.
 pub fn check_version(ctx: &Context, c: &Client) -> Result<()> {
     match c.daemon_version() {
         Ok(Some(v)) if crate::tgt::version_known(&v) => {
-            ctx.log.debug(&format!("tgtd {v} on {}", c.socket.display()));
+            ctx.log
+                .debug(&format!("tgtd {v} on {}", c.socket.display()));
             Ok(())
         }
         Ok(Some(v)) => Err(OcfError::installed(format!(
@@ -107,10 +109,17 @@ pub fn target_start(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exi
                 t.iqn
             )))
         }
-        Some(_) => ctx.log.info(&format!("target {} (tid {tid}) exists; checking its settings", cfg.iqn)),
+        Some(_) => ctx.log.info(&format!(
+            "target {} (tid {tid}) exists; checking its settings",
+            cfg.iqn
+        )),
         None => {
-            c.call(&Request::new(Mode::Target, Op::New).tid(tid).body(format!("targetname={}", cfg.iqn)))
-                .map_err(|e| fail(&format!("creating target {} (tid {tid})", cfg.iqn), &e))?;
+            c.call(
+                &Request::new(Mode::Target, Op::New)
+                    .tid(tid)
+                    .body(format!("targetname={}", cfg.iqn)),
+            )
+            .map_err(|e| fail(&format!("creating target {} (tid {tid})", cfg.iqn), &e))?;
         }
     }
     let created = existing.is_none();
@@ -128,10 +137,16 @@ pub fn target_start(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exi
 fn configure_target(c: &Client, cfg: &TargetConfig, existing: Option<&Target>) -> Result<()> {
     let tid = cfg.tid.unwrap_or(0);
     for (k, v) in &cfg.additional {
-        c.call(&Request::new(Mode::Target, Op::Update).tid(tid).body(format!("{k}={v}")))
-            .map_err(|e| fail(&format!("additional_parameters {k}={v}"), &e))?;
+        c.call(
+            &Request::new(Mode::Target, Op::Update)
+                .tid(tid)
+                .body(format!("{k}={v}")),
+        )
+        .map_err(|e| fail(&format!("additional_parameters {k}={v}"), &e))?;
     }
-    let bound: Vec<&str> = existing.map(|t| t.acls.iter().map(String::as_str).collect()).unwrap_or_default();
+    let bound: Vec<&str> = existing
+        .map(|t| t.acls.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     // Bindings not in the configuration (left by an earlier configuration) go.
     if let Some(t) = existing {
         for acl in &t.acls {
@@ -155,24 +170,38 @@ fn configure_target(c: &Client, cfg: &TargetConfig, existing: Option<&Target>) -
         }
     }
     if let Some((user, pass)) = &cfg.chap {
-        match c.call(&Request::new(Mode::Account, Op::New).body(format!("user={user},password={pass}"))) {
+        match c.call(
+            &Request::new(Mode::Account, Op::New).body(format!("user={user},password={pass}")),
+        ) {
             Ok(_) => {}
             Err(e) if e.is(err::USER_EXIST) => {
                 // Possibly with another password: replace it, unless a target uses it.
-                let _ = c.call(&Request::new(Mode::Account, Op::Delete).body(format!("user={user}")));
-                let _ = c.call(&Request::new(Mode::Account, Op::New).body(format!("user={user},password={pass}")));
+                let _ =
+                    c.call(&Request::new(Mode::Account, Op::Delete).body(format!("user={user}")));
+                let _ = c.call(
+                    &Request::new(Mode::Account, Op::New)
+                        .body(format!("user={user},password={pass}")),
+                );
             }
             Err(e) => return Err(fail(&format!("creating CHAP account {user}"), &e)),
         }
         let already = existing.is_some_and(|t| t.accounts.iter().any(|a| a == user));
         if !already {
-            c.call(&Request::new(Mode::Account, Op::Bind).tid(tid).body(format!("user={user}")))
-                .map_err(|e| fail(&format!("binding CHAP account {user}"), &e))?;
+            c.call(
+                &Request::new(Mode::Account, Op::Bind)
+                    .tid(tid)
+                    .body(format!("user={user}")),
+            )
+            .map_err(|e| fail(&format!("binding CHAP account {user}"), &e))?;
         }
     }
     if existing.is_some_and(|t| t.state != "ready") {
-        c.call(&Request::new(Mode::Target, Op::Update).tid(tid).body("state=ready"))
-            .map_err(|e| fail("setting the target ready", &e))?;
+        c.call(
+            &Request::new(Mode::Target, Op::Update)
+                .tid(tid)
+                .body("state=ready"),
+        )
+        .map_err(|e| fail("setting the target ready", &e))?;
     }
     Ok(())
 }
@@ -183,7 +212,8 @@ pub fn target_stop(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exit
     let all = match targets(c) {
         Ok(t) => t,
         Err(Error::Unreachable(s)) => {
-            ctx.log.info(&format!("{s}; target {} is not running", cfg.iqn));
+            ctx.log
+                .info(&format!("{s}; target {} is not running", cfg.iqn));
             return Ok(ExitCode::Success);
         }
         Err(e) => return Err(fail("stop", &e)),
@@ -192,12 +222,19 @@ pub fn target_stop(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exit
         return Ok(ExitCode::Success);
     };
     if t.iqn != cfg.iqn {
-        ctx.log.warn(&format!("tid {tid} belongs to {}, not {}; leaving it", t.iqn, cfg.iqn));
+        ctx.log.warn(&format!(
+            "tid {tid} belongs to {}, not {}; leaving it",
+            t.iqn, cfg.iqn
+        ));
         return Ok(ExitCode::Success);
     }
     // Offline first: tgtd then refuses logins to it, so a re-logging initiator cannot
     // keep it busy while its connections are dropped.
-    match c.call(&Request::new(Mode::Target, Op::Update).tid(tid).body("state=offline")) {
+    match c.call(
+        &Request::new(Mode::Target, Op::Update)
+            .tid(tid)
+            .body("state=offline"),
+    ) {
         Ok(_) => {}
         Err(e) if e.is(err::NO_TARGET) => return Ok(ExitCode::Success),
         Err(e) => return Err(fail("taking the target offline", &e)),
@@ -216,7 +253,10 @@ pub fn target_stop(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exit
                 match c.call(&r) {
                     Ok(_) => {}
                     Err(e) if e.is(err::NO_CONNECTION) || e.is(err::INVALID_REQUEST) => {}
-                    Err(e) => ctx.log.warn(&format!("dropping connection {} of session {}: {e}", conn.cid, n.sid)),
+                    Err(e) => ctx.log.warn(&format!(
+                        "dropping connection {} of session {}: {e}",
+                        conn.cid, n.sid
+                    )),
                 }
             }
         }
@@ -227,7 +267,11 @@ pub fn target_stop(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exit
                 last_block = format!(
                     "target {} (tid {tid}) still has sessions: {}",
                     cfg.iqn,
-                    if t.connection_count() > 0 { t.describe_connections() } else { "closing".into() }
+                    if t.connection_count() > 0 {
+                        t.describe_connections()
+                    } else {
+                        "closing".into()
+                    }
                 );
             }
             Err(e) if e.is(err::LUN_ACTIVE) => {
@@ -245,7 +289,9 @@ pub fn target_stop(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exit
         }
     }
     if let Some((user, _)) = &cfg.chap {
-        let others = all.iter().any(|o| o.tid != tid && o.accounts.iter().any(|a| a == user));
+        let others = all
+            .iter()
+            .any(|o| o.tid != tid && o.accounts.iter().any(|a| a == user));
         if !others {
             match c.call(&Request::new(Mode::Account, Op::Delete).body(format!("user={user}"))) {
                 Ok(_) => {}
@@ -322,8 +368,13 @@ pub fn lu_start(ctx: &Context, c: &Client, cfg: &LuConfig) -> Result<ExitCode> {
             )));
         }
         if !identity_matches(l, cfg) {
-            c.call(&Request::new(Mode::Device, Op::Update).tid(tid).lun(cfg.lun).body(cfg.identity_body()))
-                .map_err(|e| fail("setting the SCSI identity", &e))?;
+            c.call(
+                &Request::new(Mode::Device, Op::Update)
+                    .tid(tid)
+                    .lun(cfg.lun)
+                    .body(cfg.identity_body()),
+            )
+            .map_err(|e| fail("setting the SCSI identity", &e))?;
         }
         return Ok(ExitCode::Success);
     }
@@ -331,21 +382,46 @@ pub fn lu_start(ctx: &Context, c: &Client, cfg: &LuConfig) -> Result<ExitCode> {
     // offline (logins refused) from creation until the identity is set, so no initiator
     // ever sees the LUN with tgtd's default IDs.
     let hold = t.nexuses.is_empty() && t.state == "ready";
-    let state = |s: &str| c.call(&Request::new(Mode::Target, Op::Update).tid(tid).body(format!("state={s}")));
+    let state = |s: &str| {
+        c.call(
+            &Request::new(Mode::Target, Op::Update)
+                .tid(tid)
+                .body(format!("state={s}")),
+        )
+    };
     if hold {
         state("offline").map_err(|e| fail("holding the target offline", &e))?;
     }
-    let mut req = Request::new(Mode::Device, Op::New).tid(tid).lun(cfg.lun).body(cfg.create_body());
+    let mut req = Request::new(Mode::Device, Op::New)
+        .tid(tid)
+        .lun(cfg.lun)
+        .body(cfg.create_body());
     req.device_type = cfg.device_type;
     let result = c
         .call(&req)
-        .map_err(|e| fail(&format!("creating LUN {} on {} backed by {}", cfg.lun, cfg.target_iqn, cfg.path), &e))
+        .map_err(|e| {
+            fail(
+                &format!(
+                    "creating LUN {} on {} backed by {}",
+                    cfg.lun, cfg.target_iqn, cfg.path
+                ),
+                &e,
+            )
+        })
         .and_then(|_| {
-            c.call(&Request::new(Mode::Device, Op::Update).tid(tid).lun(cfg.lun).body(cfg.identity_body()))
-                .map_err(|e| {
-                    let _ = c.call(&Request::new(Mode::Device, Op::Delete).tid(tid).lun(cfg.lun));
-                    fail(&format!("setting the SCSI identity ({})", cfg.identity_body()), &e)
-                })
+            c.call(
+                &Request::new(Mode::Device, Op::Update)
+                    .tid(tid)
+                    .lun(cfg.lun)
+                    .body(cfg.identity_body()),
+            )
+            .map_err(|e| {
+                let _ = c.call(&Request::new(Mode::Device, Op::Delete).tid(tid).lun(cfg.lun));
+                fail(
+                    &format!("setting the SCSI identity ({})", cfg.identity_body()),
+                    &e,
+                )
+            })
         });
     if hold {
         if let Err(e) = state("ready") {
@@ -362,7 +438,8 @@ pub fn lu_stop(ctx: &Context, c: &Client, cfg: &LuConfig) -> Result<ExitCode> {
         let all = match targets(c) {
             Ok(t) => t,
             Err(Error::Unreachable(s)) => {
-                ctx.log.info(&format!("{s}; LUN {} is not exported", cfg.lun));
+                ctx.log
+                    .info(&format!("{s}; LUN {} is not exported", cfg.lun));
                 return Ok(ExitCode::Success);
             }
             Err(e) => return Err(fail("stop", &e)),
@@ -380,7 +457,11 @@ pub fn lu_stop(ctx: &Context, c: &Client, cfg: &LuConfig) -> Result<ExitCode> {
             ));
             return Ok(ExitCode::Success);
         }
-        match c.call(&Request::new(Mode::Device, Op::Delete).tid(t.tid).lun(cfg.lun)) {
+        match c.call(
+            &Request::new(Mode::Device, Op::Delete)
+                .tid(t.tid)
+                .lun(cfg.lun),
+        ) {
             Ok(_) => return Ok(ExitCode::Success),
             Err(e) if e.is(err::NO_LUN) || e.is(err::NO_TARGET) => return Ok(ExitCode::Success),
             Err(e) if e.is(err::LUN_ACTIVE) => {
@@ -388,7 +469,11 @@ pub fn lu_stop(ctx: &Context, c: &Client, cfg: &LuConfig) -> Result<ExitCode> {
                     "LUN {} of {} still has SCSI commands in progress (sessions: {})",
                     cfg.lun,
                     cfg.target_iqn,
-                    if t.connection_count() > 0 { t.describe_connections() } else { "none".into() }
+                    if t.connection_count() > 0 {
+                        t.describe_connections()
+                    } else {
+                        "none".into()
+                    }
                 );
             }
             Err(e) => return Err(fail(&format!("deleting LUN {}", cfg.lun), &e)),

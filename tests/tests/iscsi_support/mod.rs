@@ -24,19 +24,17 @@ pub const TOOLS: &[&str] = &[
 
 /// True when root, the tools and the reference agents are here (CI=true fails instead of skipping).
 pub fn prerequisites(test: &str) -> bool {
-    shimai_tests::have_root(test)
-        && TOOLS.iter().all(|p| shimai_tests::have_program(test, p))
-        && {
-            let present = reference("iSCSITarget").is_file();
-            if !present {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "{test}: resource-agents is not installed"
-                );
-                eprintln!("\n*** SKIPPED {test}: resource-agents not installed ***\n");
-            }
-            present
+    shimai_tests::have_root(test) && TOOLS.iter().all(|p| shimai_tests::have_program(test, p)) && {
+        let present = reference("iSCSITarget").is_file();
+        if !present {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: resource-agents is not installed"
+            );
+            eprintln!("\n*** SKIPPED {test}: resource-agents not installed ***\n");
         }
+        present
+    }
 }
 
 pub fn reference(name: &str) -> PathBuf {
@@ -63,7 +61,13 @@ impl Tgtd {
         let log = std::fs::File::create(dir.join("tgtd.log")).expect("tgtd log");
         let port = free_port();
         let child = Command::new("tgtd")
-            .args(["-f", "-C", "0", "--iscsi", &format!("portal=127.0.0.1:{port}")])
+            .args([
+                "-f",
+                "-C",
+                "0",
+                "--iscsi",
+                &format!("portal=127.0.0.1:{port}"),
+            ])
             .env("TGT_IPC_SOCKET", dir.join("socket"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
@@ -139,13 +143,24 @@ impl Tgtd {
         let show = self.show();
         for line in show.lines().filter(|l| l.starts_with("Target ")) {
             let tid = line["Target ".len()..].split(':').next().unwrap_or("");
-            let _ = self.tgtadm(&["--mode", "target", "--op", "delete", "--force", "--tid", tid]);
+            let _ = self.tgtadm(&[
+                "--mode", "target", "--op", "delete", "--force", "--tid", tid,
+            ]);
         }
         let (_, accounts) = self.tgtadm(&["--mode", "account", "--op", "show"]);
-        for user in accounts.lines().skip(1).map(str::trim).filter(|u| !u.is_empty()) {
+        for user in accounts
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             let _ = self.tgtadm(&["--mode", "account", "--op", "delete", "--user", user]);
         }
-        assert!(!self.show().contains("Target "), "reset left targets:\n{}", self.show());
+        assert!(
+            !self.show().contains("Target "),
+            "reset left targets:\n{}",
+            self.show()
+        );
     }
 
     /// An iSCSI URL of this tgtd's portal.
@@ -163,24 +178,32 @@ impl Tgtd {
         let p = bin.join(name);
         if !p.exists() {
             std::fs::create_dir_all(&bin).expect("agents dir");
-            std::os::unix::fs::symlink(shimai_tests::bin("ocf-iscsi-target"), &p).expect("symlink agent");
+            std::os::unix::fs::symlink(shimai_tests::bin("ocf-iscsi-target"), &p)
+                .expect("symlink agent");
         }
         p
     }
 
     /// Runs an agent (ours or the reference) against this tgtd.
-    pub fn run(&self, agent: &Path, action: &str, instance: &str, params: &[(&str, &str)]) -> AgentRun {
+    pub fn run(
+        &self,
+        agent: &Path,
+        action: &str,
+        instance: &str,
+        params: &[(&str, &str)],
+    ) -> AgentRun {
         let vars: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string()))
             .chain([("TGT_IPC_SOCKET".to_string(), self.ipc_base())])
-            .chain(
-                if action == "monitor" {
-                    vec![("OCF_RESKEY_CRM_meta_interval".to_string(), "10000".to_string())]
-                } else {
-                    vec![]
-                },
-            )
+            .chain(if action == "monitor" {
+                vec![(
+                    "OCF_RESKEY_CRM_meta_interval".to_string(),
+                    "10000".to_string(),
+                )]
+            } else {
+                vec![]
+            })
             .collect();
         let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         shimai_tests::run_agent(agent, action, instance, &env, None)
@@ -189,7 +212,8 @@ impl Tgtd {
     /// `ocf-tester` on one of our agents with this tgtd.
     pub fn ocf_tester(&self, name: &str, instance: &str, opts: &[(&str, &str)]) -> (bool, String) {
         let mut cmd = Command::new("ocf-tester");
-        cmd.args(["-v", "-n", instance]).env("TGT_IPC_SOCKET", self.ipc_base());
+        cmd.args(["-v", "-n", instance])
+            .env("TGT_IPC_SOCKET", self.ipc_base());
         for (k, v) in opts {
             cmd.arg("-o").arg(format!("{k}={v}"));
         }
@@ -200,7 +224,10 @@ impl Tgtd {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        (out.status.success() && text.contains("passed all tests"), text)
+        (
+            out.status.success() && text.contains("passed all tests"),
+            text,
+        )
     }
 }
 
