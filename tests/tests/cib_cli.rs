@@ -352,3 +352,179 @@ fn normalization_notices_a_changed_parameter() {
     );
     assert_ne!(a, normalized(&xml.replace("Filesystem_3", "Filesystem_9")));
 }
+
+/// `Filesystem::/dev/sdc1::/srv/ftp` with `--provider heartbeat` on a
+/// machine without that disk: resource-agents' Filesystem requires fstype,
+/// and crmsh refuses the primitive without it, so the tool refuses too and
+/// says how to give it; with --default-fstype the result loads into crmsh
+/// without forcing.
+#[test]
+fn filesystem_without_type_is_refused_for_resource_agents() {
+    let tmp = TempDir::new("cibfsra");
+    std::fs::write(
+        tmp.join("haresources"),
+        "host01 Filesystem::/dev/shimai-no-such-disk::/srv/ftp\n",
+    )
+    .unwrap();
+    let out = h2c(
+        tmp.path(),
+        &["--provider", "heartbeat", "-o", "cib.xml", "haresources"],
+    );
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("haresources:1: `Filesystem::/dev/shimai-no-such-disk::/srv/ftp` has no filesystem type")
+            && err.contains("requires fstype")
+            && err.contains("--default-fstype TYPE"),
+        "{err}"
+    );
+    assert!(!tmp.join("cib.xml").exists());
+    let out = h2c(
+        tmp.path(),
+        &[
+            "--provider",
+            "heartbeat",
+            "--default-fstype",
+            "ext4",
+            "-f",
+            "crm",
+            "-o",
+            "cluster.crm",
+            "haresources",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    if !have_program("filesystem_without_type", "crm") || !have_program("fs", "cibadmin") {
+        return;
+    }
+    let empty = ok(
+        &shimai_tests::run(Command::new("cibadmin").arg("--empty")),
+        "cibadmin --empty",
+    );
+    let cib = tmp.join("empty.xml");
+    std::fs::write(&cib, empty.replacen("<cib ", "<cib have-quorum=\"1\" ", 1)).unwrap();
+    let crm = tmp.join("cluster.crm");
+    let load = run_in(
+        tmp.path(),
+        "crm",
+        &["configure", "load", "update", crm.to_str().unwrap()],
+        &[("CIB_file", &cib)],
+    );
+    ok(&load, "crm configure load update (not forced)");
+    // And the reason for the refusal: without fstype crmsh says no.
+    std::fs::write(
+        &crm,
+        "primitive fs ocf:heartbeat:Filesystem params device=/dev/sdc1 directory=/srv/ftp\n",
+    )
+    .unwrap();
+    let load = run_in(
+        tmp.path(),
+        "crm",
+        &["configure", "load", "update", crm.to_str().unwrap()],
+        &[("CIB_file", &cib)],
+    );
+    assert!(
+        !load.status.success() && stderr(&load).contains("required parameter \"fstype\""),
+        "crmsh accepted a Filesystem without fstype: {}",
+        stderr(&load)
+    );
+}
+
+/// `IPaddr2::fe80::1/64/eth0`: an IPv6 address, whose colons Heartbeat
+/// took for argument separators. It is read whole, not counted as two
+/// arguments; a link-local address without its interface is refused for
+/// that reason.
+#[test]
+fn ipv6_addresses_in_ipaddr2_are_read_whole() {
+    let tmp = TempDir::new("cibv6");
+    std::fs::write(tmp.join("haresources"), "host01 IPaddr2::fe80::1/64\n").unwrap();
+    let out = h2c(tmp.path(), &["haresources"]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "haresources:1: invalid address in `IPaddr2::fe80::1/64`: `fe80::1` is link-local"
+        ) && !err.contains("argument(s)"),
+        "{err}"
+    );
+    std::fs::write(tmp.join("haresources"), "host01 IPaddr2::fe80::1/64/eth0\n").unwrap();
+    let out = h2c(tmp.path(), &["haresources"]);
+    let xml = ok(&out, "IPv6 IPaddr2");
+    assert!(
+        xml.contains(r#"name="ip" value="fe80::1""#)
+            && xml.contains(r#"name="cidr_netmask" value="64""#)
+            && xml.contains(r#"name="nic" value="eth0""#),
+        "{xml}"
+    );
+    assert!(
+        stderr(&out).contains("is an IPv6 address"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// What ipfail did, checked with Pacemaker's scheduler on the ping-nodes
+/// example: a group moves to the node that still reaches the ping hosts,
+/// and when neither node reaches any, it keeps running on its preferred
+/// node (the old `-inf: not_defined pingd or pingd lte 0` rule stopped it).
+#[test]
+fn ipfail_moves_groups_to_connectivity_and_never_stops_them_all() {
+    if !have_program("ipfail", "crm_simulate") || !have_program("ipfail", "crm_attribute") {
+        return;
+    }
+    let dir = shimai_tests::workspace().join("cib-examples/ping-nodes");
+    let text = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
+    let placed = |fw1: &str, fw2: &str| -> String {
+        let tmp = TempDir::new("cibipfail");
+        let file = tmp.join("sim.xml");
+        std::fs::write(&file, &text).unwrap();
+        ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-q", "1", "-X", "-u", "fw1", "-u", "fw2"]),
+            ),
+            "crm_simulate -X",
+        );
+        for (node, v) in [("fw1", fw1), ("fw2", fw2)] {
+            for attr in ["pingd", "ping_uplinks"] {
+                let out = run_in(
+                    tmp.path(),
+                    "crm_attribute",
+                    &["-N", node, "-n", attr, "-v", v, "-l", "reboot"],
+                    &[("CIB_file", &file)],
+                );
+                ok(&out, "crm_attribute");
+            }
+        }
+        let sim = ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-S", "-q", "1"]),
+            ),
+            "crm_simulate -S",
+        );
+        let revised = sim.split("Revised Cluster Status").nth(1).unwrap_or("");
+        let line = revised
+            .lines()
+            .find(|l| l.contains("* IPaddr2_1\t"))
+            .unwrap_or_else(|| panic!("IPaddr2_1 not in:\n{sim}"));
+        line.to_string()
+    };
+    assert!(
+        placed("1000", "1000").ends_with("Started fw1"),
+        "both connected"
+    );
+    assert!(
+        placed("0", "1000").ends_with("Started fw2"),
+        "fw1 lost the gateway"
+    );
+    let both_lost = placed("0", "0");
+    assert!(
+        both_lost.ends_with("Started fw1"),
+        "both lost the gateway: the group must keep running, as with ipfail: {both_lost}"
+    );
+}

@@ -586,7 +586,7 @@ const fn advice(start: u32, stop: u32, monitor_interval: u32, monitor: u32) -> A
 /// The `<actions>` of resource-agents 4.12's meta-data (and of Pacemaker
 /// 2.1's `ocf:pacemaker:ping`) for every agent this tool emits or meets in
 /// an old CIB. Built in, so the outputs do not depend on what the converting
-/// machine has installed; `tests/tests/cib_timeouts.rs` compares it with
+/// machine has installed; `crates/cib/tests/advice.rs` compares it with
 /// the installed agents.
 pub const ADVISED: &[(&str, Advice)] = &[
     ("AudibleAlarm", advice(10, 10, 10, 10)),
