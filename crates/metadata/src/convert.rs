@@ -77,6 +77,16 @@ impl Found {
 /// Looks at the metadata area of `dev` for `placement` (only I/O errors
 /// are errors).
 pub fn probe<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result<Found> {
+    probe_for(dev, placement, None)
+}
+
+/// [`probe`], reading DRBD 9's bitmap identifier and peer flags from
+/// slot `peer` when no peer has bitmap slot 0 yet.
+pub fn probe_for<IO: BlockIo>(
+    dev: &MetaDevice<IO>,
+    placement: Placement,
+    peer: Option<usize>,
+) -> Result<Found> {
     match crate::store::detect(dev, placement)? {
         crate::store::Detected::Present(sb) => return Ok(Found::Shimai(sb)),
         crate::store::Detected::Damaged(e) => return Ok(Found::Damaged(e)),
@@ -87,7 +97,7 @@ pub fn probe<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result<
         if block.saturating_add(BLOCK) <= size {
             let b = dev.read(block, BLOCK as usize)?;
             if drbd::version_of(&b).is_some() {
-                return Ok(match DrbdSuperblock::decode(&b) {
+                return Ok(match DrbdSuperblock::decode_for(&b, peer) {
                     Ok(sb) => Found::Drbd(sb),
                     Err(e) => Found::Damaged(e.located(&dev.path, block)),
                 });
@@ -115,12 +125,15 @@ pub struct Converted {
 
 /// Converts DRBD's metadata, or shimai's first layout, at `placement` on
 /// `dev` to shimai's. `data_size` is the size of the data device (the
-/// same device for internal metadata); `al_extents` the configured value.
+/// same device for internal metadata); `al_extents` the configured value;
+/// `ids.peer` the DRBD 9 peer whose identifiers to take when no peer has
+/// a bitmap slot yet.
 pub fn to_shimai<IO: BlockIo>(
     dev: MetaDevice<IO>,
     placement: Placement,
     data_size: u64,
     al_extents: u32,
+    ids: NodeIds,
 ) -> Result<Converted> {
     let size = dev.size()?;
     let layout = match placement {
@@ -128,7 +141,7 @@ pub fn to_shimai<IO: BlockIo>(
         Placement::External => Layout::external(&dev.path, size, data_size, al_extents, None)?,
         Placement::Indexed(i) => Layout::external(&dev.path, size, data_size, al_extents, Some(i))?,
     };
-    match probe(&dev, placement)? {
+    match probe_for(&dev, placement, Some(ids.peer as usize))? {
         Found::Drbd(sb) => from_drbd(dev, layout, sb),
         Found::Legacy(sb) => from_legacy(dev, layout, sb),
         Found::Shimai(sb) => Err(MetaError::InvalidParameter {
@@ -475,6 +488,7 @@ mod tests {
     use shimai_replication::GenerationIds;
 
     const SIZE: u64 = 64 << 20;
+    const IDS: NodeIds = NodeIds { own: 0, peer: 1 };
 
     fn dev(disk: &MemDisk) -> MetaDevice<MemDisk> {
         MetaDevice::new(disk.clone(), "/dev/test", "r0")
@@ -542,7 +556,7 @@ mod tests {
             Found::Legacy(_)
         ));
 
-        let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61).unwrap();
+        let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61, IDS).unwrap();
         assert_eq!(c.hot_extents, vec![3]);
         let md = open(dev(&disk), Placement::Internal).unwrap();
         let sb = md.superblock();
@@ -564,7 +578,7 @@ mod tests {
         // The old metadata that became data is zeros.
         assert_eq!(disk.bytes(old_capacity as usize, 4096), vec![0u8; 4096]);
         // Converting again: nothing to do, said so.
-        let e = to_shimai(dev(&disk), Placement::Internal, SIZE, 61).unwrap_err();
+        let e = to_shimai(dev(&disk), Placement::Internal, SIZE, 61, IDS).unwrap_err();
         assert!(e.to_string().contains("nothing to convert"), "{e}");
     }
 
@@ -600,7 +614,7 @@ mod tests {
             );
             assert_eq!(d.md_size_sect as u64 * 512, layout.md_size);
 
-            let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61).unwrap();
+            let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61, IDS).unwrap();
             assert!(c.hot_extents.is_empty());
             let md = open(dev(&disk), Placement::Internal).unwrap();
             assert_eq!(md.superblock().gi.current, 0x1111_2222_3333_4444);
@@ -630,7 +644,7 @@ mod tests {
         disk.poke(sb + 60, &drbd::MAGIC_84_UNCLEAN.to_be_bytes());
         let tr = drbd::encode_al_transaction(1, 61, 0, &[2, 9], &[]);
         disk.poke(layout.al_offset as usize, &tr);
-        let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61).unwrap();
+        let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61, IDS).unwrap();
         assert_eq!(c.hot_extents, vec![2, 9]);
         let md = open(dev(&disk), Placement::Internal).unwrap();
         assert_eq!(md.activity_log().hot_extents(), vec![2, 9]);

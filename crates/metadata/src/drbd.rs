@@ -130,6 +130,13 @@ impl DrbdSuperblock {
     /// cannot carry over: a bitmap granularity other than 4 KiB, more than
     /// one bitmap slot, a striped activity log.
     pub fn decode(b: &[u8]) -> Result<DrbdSuperblock> {
+        DrbdSuperblock::decode_for(b, None)
+    }
+
+    /// [`decode`](Self::decode); in `v09`, the peer is the one whose
+    /// bitmap is in slot 0, else `peer` (DRBD 9 assigns the slot when the
+    /// peer first connects; `drbdmeta set-gi --node-id` does not).
+    pub fn decode_for(b: &[u8], peer: Option<usize>) -> Result<DrbdSuperblock> {
         if b.len() != SB_SIZE {
             return Err(MetaError::corrupt(WHAT, 0, "not a 4 KiB block"));
         }
@@ -200,10 +207,12 @@ impl DrbdSuperblock {
                 }
                 let node_id = be32(b, 92) as i32;
                 // The peer whose bitmap is in slot 0.
-                let peer_id = (0..PEERS).find(|&p| {
-                    let at = PEERS_AT + p * 32;
-                    be32(b, at + 20) == 0 && p as i32 != node_id
-                });
+                let peer_id = (0..PEERS)
+                    .find(|&p| {
+                        let at = PEERS_AT + p * 32;
+                        be32(b, at + 20) == 0 && p as i32 != node_id
+                    })
+                    .or(peer.filter(|p| *p < PEERS));
                 let (bitmap, peer_flags) = peer_id.map_or((0, 0), |p| {
                     let at = PEERS_AT + p * 32;
                     (be64(b, at), be32(b, at + 16))

@@ -105,7 +105,7 @@ pub mod superblock;
 mod store_tests;
 
 pub use al::{ActivityLog, AlTransaction, AlUpdate};
-pub use convert::{probe, to_drbd, to_shimai, Converted, Found, NodeIds};
+pub use convert::{probe, probe_for, to_drbd, to_shimai, Converted, Found, NodeIds};
 pub use drbd::DrbdVersion;
 pub use error::{MetaError, Place, Result};
 pub use flags::{AttachState, MdFlags, NodeState};

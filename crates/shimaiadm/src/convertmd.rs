@@ -87,7 +87,7 @@ pub fn convert(t: &MdTarget, direction: Direction, ids: NodeIds) -> Result<Strin
     let dev = MetaDevice::new(file, t.md.as_str(), t.resource.as_str());
     match direction {
         Direction::ToShimai => {
-            let c = to_shimai(dev, t.placement, data_size, t.al_extents)?;
+            let c = to_shimai(dev, t.placement, data_size, t.al_extents, ids)?;
             let sb = &c.superblock;
             Ok(format!(
                 "{}: converted {} metadata on {} to shimai's ({}, {} KiB of data, volume {}): \
