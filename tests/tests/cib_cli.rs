@@ -528,3 +528,122 @@ fn ipfail_moves_groups_to_connectivity_and_never_stops_them_all() {
         "both lost the gateway: the group must keep running, as with ipfail: {both_lost}"
     );
 }
+
+/// The upgraded CIBs still say what the old ones said: with both nodes up,
+/// DRBD able to promote everywhere and the ping hosts reachable, the
+/// scheduler starts every resource, DRBD's master where the old CIB
+/// preferred it and the services with it.
+#[test]
+fn upgraded_cibs_place_what_they_placed_before() {
+    if !have_program("upgraded_cibs_place", "crm_simulate")
+        || !have_program("upgraded_cibs_place", "crm_attribute")
+    {
+        return;
+    }
+    let expect: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "upgrade-drbd-guide",
+            "alice",
+            "ms-drbd0",
+            &["fs0", "IPaddr2_1", "samba_2"],
+        ),
+        (
+            "upgrade-heartbeat21-docs",
+            "alice",
+            "drbd_mysql-clone",
+            &["fs_mysql", "IPaddr_1", "mysqld"],
+        ),
+        (
+            "upgrade-heartbeat2",
+            "host01.example.ac.jp",
+            "drbd_r0-clone",
+            &["IPaddr_192_168_1_80", "Filesystem_3", "apache_4"],
+        ),
+    ];
+    for (example, node, clone, services) in expect {
+        let dir = shimai_tests::workspace().join("cib-examples").join(example);
+        let text = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
+        let cib = parse(&text);
+        let mut nodes = cib_support::nodes(&cib);
+        if nodes.is_empty() {
+            nodes = vec!["alice".into(), "bob".into()];
+        }
+        let tmp = TempDir::new("cibupsim");
+        let file = tmp.join("sim.xml");
+        std::fs::write(&file, &text).unwrap();
+        let mut up = vec![
+            "-x".to_string(),
+            file.display().to_string(),
+            "-q".into(),
+            "1".into(),
+            "-X".into(),
+        ];
+        for n in &nodes {
+            up.extend(["-u".into(), n.clone()]);
+        }
+        ok(
+            &shimai_tests::run(Command::new("crm_simulate").args(&up)),
+            "crm_simulate -X",
+        );
+        let all = cib.all();
+        let mut attributes: Vec<String> = all
+            .iter()
+            .filter(|e| e.name == "primitive" && e.get("type") == Some("drbd"))
+            .map(|e| format!("master-{}", e.get("id").unwrap()))
+            .collect();
+        attributes.extend(
+            all.iter()
+                .filter(|e| e.name == "expression" && e.get("attribute") != Some("#uname"))
+                .map(|e| e.get("attribute").unwrap().to_string()),
+        );
+        for attr in &attributes {
+            for n in &nodes {
+                let out = run_in(
+                    tmp.path(),
+                    "crm_attribute",
+                    &["-N", n, "-n", attr, "-v", "10000", "-l", "reboot"],
+                    &[("CIB_file", &file)],
+                );
+                ok(&out, "crm_attribute");
+            }
+        }
+        let sim = ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-S", "-q", "1"]),
+            ),
+            "crm_simulate -S",
+        );
+        let revised = sim
+            .split("Revised Cluster Status")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{example}: no revised status in\n{sim}"));
+        assert!(
+            !revised.contains("Stopped"),
+            "{example}: something stays stopped:\n{revised}"
+        );
+        for s in *services {
+            assert!(
+                revised
+                    .lines()
+                    .any(|l| l.contains(&format!("* {s}\t"))
+                        && l.ends_with(&format!("Started {node}"))),
+                "{example}: {s} is not started on {node}:\n{revised}"
+            );
+        }
+        let after = revised
+            .split(&format!("Clone Set: {clone} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{example}: clone {clone} missing:\n{revised}"));
+        let promoted = after
+            .lines()
+            .find(|l| l.contains("Promoted: ["))
+            .unwrap_or("");
+        assert!(
+            promoted.contains(&format!(" {node} ")),
+            "{example}: {clone} is not promoted on {node}:\n{revised}"
+        );
+    }
+}

@@ -107,6 +107,11 @@ pub fn add(
         sets.push(("ping_gw".into(), attr, cf.ping.clone()));
     }
     for (name, hosts) in &cf.ping_groups {
+        if hosts.len() > 1 && decides {
+            warnings.push(format!(
+                "ping_group {name}: Heartbeat counted the group as one ping node, reachable when any of its hosts answered; the ping agent counts each host, so a node that loses one of them already ranks below its peer"
+            ));
+        }
         let id = format!("ping_{}", sanitize_id(name).trim_start_matches('_'));
         sets.push((id.clone(), id, hosts.clone()));
     }

@@ -63,10 +63,28 @@ pub(super) fn fix_primitive(
     op_default: u64,
     ctx: &mut Ctx,
 ) -> Result<(), Error> {
+    let id = e.get("id").unwrap_or_default().to_string();
+    if matches!(e.get("class"), Some("lsb" | "systemd")) {
+        // As for converted init scripts: a systemd host runs them through
+        // systemctl, whose start timeout is 90 s.
+        let kind = format!(
+            "{} {}",
+            e.get("class").unwrap_or_default(),
+            e.get("type").unwrap_or_default()
+        );
+        raise(
+            e,
+            &id,
+            &kind,
+            &[("start", 100), ("stop", 100)],
+            op_default,
+            ctx,
+        );
+        return Ok(());
+    }
     if e.get("class") != Some("ocf") {
         return Ok(());
     }
-    let id = e.get("id").unwrap_or_default().to_string();
     let kind = e.get("type").unwrap_or_default().to_string();
     let provider = e.get("provider").unwrap_or_default().to_string();
     match (provider.as_str(), kind.as_str()) {
@@ -162,6 +180,9 @@ fn raise(
         let source = match kind {
             "drbd" => "the drbd agent's meta-data".to_string(),
             "ping" => "Pacemaker's ping meta-data".to_string(),
+            k if k.starts_with("lsb ") || k.starts_with("systemd ") => {
+                "Pacemaker's systemd class (an init script runs through systemctl on a systemd host)".to_string()
+            }
             other => format!("{other}'s meta-data in resource-agents 4.12"),
         };
         ctx.warnings.push(format!(
