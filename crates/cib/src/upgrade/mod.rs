@@ -493,7 +493,7 @@ mod tests {
         assert!(!xml.contains("<attributes>"), "{xml}");
         assert!(xml.contains(r#"name="stonith-enabled""#), "{xml}");
         assert!(
-            xml.contains(r#"<primitive class="lsb" id="httpd_4" type="httpd"/>"#),
+            xml.contains(r#"<primitive class="lsb" id="httpd_4" type="httpd">"#),
             "{xml}"
         );
         assert!(
