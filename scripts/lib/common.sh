@@ -6,6 +6,9 @@ SHIMAI_PACKAGES=(
   e2fsprogs xfsprogs util-linux procps tcpdump strace
   pacemaker corosync crmsh apache2 curl
   nbdkit libnbd-bin fio g++
+  drbd-utils
+  tgt libiscsi-bin
+  systemd man-db dpkg-dev
 )
 
 step() {

@@ -238,41 +238,97 @@ fn help_explains_the_options() {
     }
 }
 
-/// The Heartbeat 2 cib.xml of SCENARIOS.md 5 (with the admins' hand edits)
-/// comes out in the current schema, accepted by crm_verify, with its
-/// drbddisk turned into a promotable clone.
+/// Every Heartbeat 2 cib.xml of cib-examples comes out in the current
+/// schema: SCENARIOS.md 5's (with the admins' hand edits), one laid out as
+/// the DRBD 8.0-8.3 user's guides showed (ocf:heartbeat:drbd master_slave,
+/// `score="infinity"`, `to_role="master"`, `clone_max`, the old tool's
+/// netmask/nic swap) and one written as Heartbeat 2.1's documentation did
+/// (numeric and colon ids, nvpairs without ids, a pingd clone). Each is
+/// accepted by crm_verify and loads into crmsh as the same configuration.
 #[test]
-fn heartbeat2_cib_is_upgraded() {
+fn heartbeat2_cibs_are_upgraded() {
+    let dirs = upgrade_examples();
+    assert!(dirs.len() >= 3, "expected 3 upgrade examples: {dirs:?}");
+    let tools = have_program("heartbeat2_cibs_are_upgraded", "crm_verify")
+        && have_program("heartbeat2_cibs_are_upgraded", "crm")
+        && have_program("heartbeat2_cibs_are_upgraded", "cibadmin");
+    for dir in dirs {
+        let what = name(&dir);
+        let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
+        let xml = ok(&out, &format!("{what}: --upgrade-cib"));
+        golden(&dir.join("cib.xml"), &xml);
+        golden(&dir.join("warnings.txt"), &stderr(&out));
+        for gone in [
+            "<attributes>",
+            r#"class="heartbeat""#,
+            "infinity",
+            r#"role="master""#,
+            "_max\"",
+            r#"provider="heartbeat" type="drbd""#,
+            r#"type="pingd""#,
+            r#"value="eth0"/>"#,
+        ] {
+            let bad = if gone == r#"value="eth0"/>"# {
+                xml.contains(r#"name="cidr_netmask" value="eth0""#)
+            } else {
+                xml.contains(gone)
+            };
+            assert!(!bad, "{what}: `{gone}` survived the upgrade:\n{xml}");
+        }
+        if !tools {
+            continue;
+        }
+        let tmp = TempDir::new("cibup");
+        let file = tmp.join("cib.xml");
+        std::fs::write(&file, &xml).unwrap();
+        let v = shimai_tests::run(Command::new("crm_verify").arg("-V").arg("-x").arg(&file));
+        assert!(
+            v.status.success(),
+            "{what}: crm_verify rejects the upgraded cib.xml: {}",
+            stderr(&v)
+        );
+        crmsh_loads_the_same(&what, &["xml", "update"], &file, &xml);
+    }
     let dir = shimai_tests::workspace().join("cib-examples/upgrade-heartbeat2");
-    let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
-    let xml = ok(&out, "--upgrade-cib");
-    golden(&dir.join("cib.xml"), &xml);
-    golden(&dir.join("warnings.txt"), &stderr(&out));
-    assert!(!xml.contains("<attributes>") && !xml.contains(r#"class="heartbeat""#));
+    let xml = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
     assert!(xml.contains(r#"with-rsc="drbd_r0-clone" with-rsc-role="Promoted""#));
     assert!(xml.contains(r#"name="cidr_netmask" value="24""#));
-    if !have_program("heartbeat2_cib_is_upgraded", "crm_verify") {
-        return;
-    }
-    let tmp = TempDir::new("cibup");
-    std::fs::write(tmp.join("cib.xml"), &xml).unwrap();
-    let v = shimai_tests::run(
-        Command::new("crm_verify")
-            .arg("-V")
-            .arg("-x")
-            .arg(tmp.join("cib.xml")),
-    );
-    assert!(v.status.success(), "crm_verify: {}", stderr(&v));
+}
+
+#[test]
+fn bad_old_cibs_are_refused_with_the_reason() {
+    let dir = shimai_tests::workspace().join("cib-examples/upgrade-heartbeat2");
     let bad = h2c(&dir, &["--upgrade-cib", "haresources-does-not-exist"]);
     assert_eq!(bad.status.code(), Some(66));
-    std::fs::write(tmp.join("broken.xml"), "<cib><configuration></cib>").unwrap();
-    let bad = h2c(tmp.path(), &["--upgrade-cib", "broken.xml"]);
-    assert_eq!(bad.status.code(), Some(65), "{}", stderr(&bad));
-    assert!(
-        stderr(&bad).contains("broken.xml: not well-formed XML"),
-        "{}",
-        stderr(&bad)
-    );
+    let tmp = TempDir::new("cibbadold");
+    let cases = [
+        (
+            "<cib><configuration></cib>",
+            "broken.xml: not well-formed XML",
+        ),
+        (
+            r#"<cib><configuration><resources><primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="a"><attributes><nvpair id="a1" name="cidr_netmask" value="eth0"/><nvpair id="a2" name="nic" value="eth1"/></attributes></instance_attributes></primitive></resources></configuration></cib>"#,
+            "cidr_netmask=\"eth0\" is neither a prefix length nor a netmask",
+        ),
+        (
+            r#"<cib><configuration><constraints><rsc_colocation id="c" from="a" to="b" score="always"/></constraints></configuration></cib>"#,
+            "has score=\"always\", which is neither",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(tmp.join("broken.xml"), text).unwrap();
+        let out = h2c(
+            tmp.path(),
+            &["--upgrade-cib", "broken.xml", "-o", "new.xml"],
+        );
+        assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(want),
+            "expected `{want}` in {}",
+            stderr(&out)
+        );
+        assert!(!tmp.join("new.xml").exists(), "{want}: wrote output");
+    }
 }
 
 /// The normalization the crm/XML comparison relies on must see a change.
@@ -295,4 +351,299 @@ fn normalization_notices_a_changed_parameter() {
         normalized(&xml.replace(r#"value="24""#, r#"value="16""#))
     );
     assert_ne!(a, normalized(&xml.replace("Filesystem_3", "Filesystem_9")));
+}
+
+/// `Filesystem::/dev/sdc1::/srv/ftp` with `--provider heartbeat` on a
+/// machine without that disk: resource-agents' Filesystem requires fstype,
+/// and crmsh refuses the primitive without it, so the tool refuses too and
+/// says how to give it; with --default-fstype the result loads into crmsh
+/// without forcing.
+#[test]
+fn filesystem_without_type_is_refused_for_resource_agents() {
+    let tmp = TempDir::new("cibfsra");
+    std::fs::write(
+        tmp.join("haresources"),
+        "host01 Filesystem::/dev/shimai-no-such-disk::/srv/ftp\n",
+    )
+    .unwrap();
+    let out = h2c(
+        tmp.path(),
+        &["--provider", "heartbeat", "-o", "cib.xml", "haresources"],
+    );
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("haresources:1: `Filesystem::/dev/shimai-no-such-disk::/srv/ftp` has no filesystem type")
+            && err.contains("requires fstype")
+            && err.contains("--default-fstype TYPE"),
+        "{err}"
+    );
+    assert!(!tmp.join("cib.xml").exists());
+    let out = h2c(
+        tmp.path(),
+        &[
+            "--provider",
+            "heartbeat",
+            "--default-fstype",
+            "ext4",
+            "-f",
+            "crm",
+            "-o",
+            "cluster.crm",
+            "haresources",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    if !have_program("filesystem_without_type", "crm") || !have_program("fs", "cibadmin") {
+        return;
+    }
+    let empty = ok(
+        &shimai_tests::run(Command::new("cibadmin").arg("--empty")),
+        "cibadmin --empty",
+    );
+    let cib = tmp.join("empty.xml");
+    std::fs::write(&cib, empty.replacen("<cib ", "<cib have-quorum=\"1\" ", 1)).unwrap();
+    let crm = tmp.join("cluster.crm");
+    let load = run_in(
+        tmp.path(),
+        "crm",
+        &["configure", "load", "update", crm.to_str().unwrap()],
+        &[("CIB_file", &cib)],
+    );
+    ok(&load, "crm configure load update (not forced)");
+    // And the reason for the refusal: without fstype crmsh says no.
+    std::fs::write(
+        &crm,
+        "primitive fs ocf:heartbeat:Filesystem params device=/dev/sdc1 directory=/srv/ftp\n",
+    )
+    .unwrap();
+    let load = run_in(
+        tmp.path(),
+        "crm",
+        &["configure", "load", "update", crm.to_str().unwrap()],
+        &[("CIB_file", &cib)],
+    );
+    assert!(
+        !load.status.success() && stderr(&load).contains("required parameter \"fstype\""),
+        "crmsh accepted a Filesystem without fstype: {}",
+        stderr(&load)
+    );
+}
+
+/// `IPaddr2::fe80::1/64/eth0`: an IPv6 address, whose colons Heartbeat
+/// took for argument separators. It is read whole, not counted as two
+/// arguments; a link-local address without its interface is refused for
+/// that reason.
+#[test]
+fn ipv6_addresses_in_ipaddr2_are_read_whole() {
+    let tmp = TempDir::new("cibv6");
+    std::fs::write(tmp.join("haresources"), "host01 IPaddr2::fe80::1/64\n").unwrap();
+    let out = h2c(tmp.path(), &["haresources"]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "haresources:1: invalid address in `IPaddr2::fe80::1/64`: `fe80::1` is link-local"
+        ) && !err.contains("argument(s)"),
+        "{err}"
+    );
+    std::fs::write(tmp.join("haresources"), "host01 IPaddr2::fe80::1/64/eth0\n").unwrap();
+    let out = h2c(tmp.path(), &["haresources"]);
+    let xml = ok(&out, "IPv6 IPaddr2");
+    assert!(
+        xml.contains(r#"name="ip" value="fe80::1""#)
+            && xml.contains(r#"name="cidr_netmask" value="64""#)
+            && xml.contains(r#"name="nic" value="eth0""#),
+        "{xml}"
+    );
+    assert!(
+        stderr(&out).contains("is an IPv6 address"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// What ipfail did, checked with Pacemaker's scheduler on the ping-nodes
+/// example: a group moves to the node that still reaches the ping hosts,
+/// and when neither node reaches any, it keeps running on its preferred
+/// node (the old `-inf: not_defined pingd or pingd lte 0` rule stopped it).
+#[test]
+fn ipfail_moves_groups_to_connectivity_and_never_stops_them_all() {
+    if !have_program("ipfail", "crm_simulate") || !have_program("ipfail", "crm_attribute") {
+        return;
+    }
+    let dir = shimai_tests::workspace().join("cib-examples/ping-nodes");
+    let text = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
+    let placed = |fw1: &str, fw2: &str| -> String {
+        let tmp = TempDir::new("cibipfail");
+        let file = tmp.join("sim.xml");
+        std::fs::write(&file, &text).unwrap();
+        ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-q", "1", "-X", "-u", "fw1", "-u", "fw2"]),
+            ),
+            "crm_simulate -X",
+        );
+        for (node, v) in [("fw1", fw1), ("fw2", fw2)] {
+            for attr in ["pingd", "ping_uplinks"] {
+                let out = run_in(
+                    tmp.path(),
+                    "crm_attribute",
+                    &["-N", node, "-n", attr, "-v", v, "-l", "reboot"],
+                    &[("CIB_file", &file)],
+                );
+                ok(&out, "crm_attribute");
+            }
+        }
+        let sim = ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-S", "-q", "1"]),
+            ),
+            "crm_simulate -S",
+        );
+        let revised = sim.split("Revised Cluster Status").nth(1).unwrap_or("");
+        let line = revised
+            .lines()
+            .find(|l| l.contains("* IPaddr2_1\t"))
+            .unwrap_or_else(|| panic!("IPaddr2_1 not in:\n{sim}"));
+        line.to_string()
+    };
+    assert!(
+        placed("1000", "1000").ends_with("Started fw1"),
+        "both connected"
+    );
+    assert!(
+        placed("0", "1000").ends_with("Started fw2"),
+        "fw1 lost the gateway"
+    );
+    let both_lost = placed("0", "0");
+    assert!(
+        both_lost.ends_with("Started fw1"),
+        "both lost the gateway: the group must keep running, as with ipfail: {both_lost}"
+    );
+}
+
+/// The upgraded CIBs still say what the old ones said: with both nodes up,
+/// DRBD able to promote everywhere and the ping hosts reachable, the
+/// scheduler starts every resource, DRBD's master where the old CIB
+/// preferred it and the services with it.
+#[test]
+fn upgraded_cibs_place_what_they_placed_before() {
+    if !have_program("upgraded_cibs_place", "crm_simulate")
+        || !have_program("upgraded_cibs_place", "crm_attribute")
+    {
+        return;
+    }
+    let expect: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "upgrade-drbd-guide",
+            "alice",
+            "ms-drbd0",
+            &["fs0", "IPaddr2_1", "samba_2"],
+        ),
+        (
+            "upgrade-heartbeat21-docs",
+            "alice",
+            "drbd_mysql-clone",
+            &["fs_mysql", "IPaddr_1", "mysqld"],
+        ),
+        (
+            "upgrade-heartbeat2",
+            "host01.example.ac.jp",
+            "drbd_r0-clone",
+            &["IPaddr_192_168_1_80", "Filesystem_3", "apache_4"],
+        ),
+    ];
+    for (example, node, clone, services) in expect {
+        let dir = shimai_tests::workspace().join("cib-examples").join(example);
+        let text = std::fs::read_to_string(dir.join("cib.xml")).unwrap();
+        let cib = parse(&text);
+        let mut nodes = cib_support::nodes(&cib);
+        if nodes.is_empty() {
+            nodes = vec!["alice".into(), "bob".into()];
+        }
+        let tmp = TempDir::new("cibupsim");
+        let file = tmp.join("sim.xml");
+        std::fs::write(&file, &text).unwrap();
+        let mut up = vec![
+            "-x".to_string(),
+            file.display().to_string(),
+            "-q".into(),
+            "1".into(),
+            "-X".into(),
+        ];
+        for n in &nodes {
+            up.extend(["-u".into(), n.clone()]);
+        }
+        ok(
+            &shimai_tests::run(Command::new("crm_simulate").args(&up)),
+            "crm_simulate -X",
+        );
+        let all = cib.all();
+        let mut attributes: Vec<String> = all
+            .iter()
+            .filter(|e| e.name == "primitive" && e.get("type") == Some("drbd"))
+            .map(|e| format!("master-{}", e.get("id").unwrap()))
+            .collect();
+        attributes.extend(
+            all.iter()
+                .filter(|e| e.name == "expression" && e.get("attribute") != Some("#uname"))
+                .map(|e| e.get("attribute").unwrap().to_string()),
+        );
+        for attr in &attributes {
+            for n in &nodes {
+                let out = run_in(
+                    tmp.path(),
+                    "crm_attribute",
+                    &["-N", n, "-n", attr, "-v", "10000", "-l", "reboot"],
+                    &[("CIB_file", &file)],
+                );
+                ok(&out, "crm_attribute");
+            }
+        }
+        let sim = ok(
+            &shimai_tests::run(
+                Command::new("crm_simulate")
+                    .arg("-x")
+                    .arg(&file)
+                    .args(["-S", "-q", "1"]),
+            ),
+            "crm_simulate -S",
+        );
+        let revised = sim
+            .split("Revised Cluster Status")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{example}: no revised status in\n{sim}"));
+        assert!(
+            !revised.contains("Stopped"),
+            "{example}: something stays stopped:\n{revised}"
+        );
+        for s in *services {
+            assert!(
+                revised
+                    .lines()
+                    .any(|l| l.contains(&format!("* {s}\t"))
+                        && l.ends_with(&format!("Started {node}"))),
+                "{example}: {s} is not started on {node}:\n{revised}"
+            );
+        }
+        let after = revised
+            .split(&format!("Clone Set: {clone} "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{example}: clone {clone} missing:\n{revised}"));
+        let promoted = after
+            .lines()
+            .find(|l| l.contains("Promoted: ["))
+            .unwrap_or("");
+        assert!(
+            promoted.contains(&format!(" {node} ")),
+            "{example}: {clone} is not promoted on {node}:\n{revised}"
+        );
+    }
 }

@@ -194,15 +194,16 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
         });
     }
 
-    if let Some(cf) = &cf {
-        ping::add(
+    let ping_rules = match &cf {
+        Some(cf) => ping::add(
             cf,
             &targets,
             &mut resources,
             &mut constraints,
             &mut warnings,
-        );
-    }
+        ),
+        None => None,
+    };
     let fenced = match &cf {
         Some(cf) => fencing::add(cf, &nodes, &mut resources, &mut constraints, &mut warnings),
         None => false,
@@ -221,14 +222,40 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
         .as_ref()
         .map(|c| c.auto_failback)
         .unwrap_or(AutoFailback::Legacy);
-    let stickiness = match failback {
-        AutoFailback::Off => {
-            comments.push("auto_failback off: resource-stickiness=INFINITY keeps groups where they run when their preferred node returns".into());
-            "INFINITY"
+    // Stickiness adds up over a group's members.
+    let biggest_group = resources
+        .iter()
+        .map(|r| match r {
+            Resource::Group { members, .. } => members.len() as u32,
+            _ => 1,
+        })
+        .max()
+        .unwrap_or(1);
+    let stickiness = match (failback, &ping_rules) {
+        (AutoFailback::Off, Some(rules))
+            if biggest_group * FINITE_STICKINESS + 100 < rules.multiplier =>
+        {
+            comments.push(format!(
+                "auto_failback off with ipfail: resource-stickiness={FINITE_STICKINESS} per resource keeps a group where it runs when its preferred node returns (it outweighs the location score 100) but lets it move to a node that reaches more ping hosts (each is worth {}), as ipfail did; INFINITY would pin it to a node that lost its network",
+                rules.multiplier
+            ));
+            FINITE_STICKINESS.to_string()
         }
-        AutoFailback::On | AutoFailback::Legacy => {
+        (AutoFailback::Off, rules) => {
+            if let Some(rules) = rules {
+                let msg = format!(
+                    "auto_failback off with ipfail: a group of {biggest_group} resources at stickiness {FINITE_STICKINESS} each would outweigh a ping host ({}), so resource-stickiness=INFINITY is kept and connectivity cannot move a running group; lower the stickiness or raise the ping multiplier to get ipfail's behaviour",
+                    rules.multiplier
+                );
+                comments.push(msg.clone());
+                warnings.push(msg);
+            }
+            comments.push("auto_failback off: resource-stickiness=INFINITY keeps groups where they run when their preferred node returns".into());
+            "INFINITY".to_string()
+        }
+        (AutoFailback::On | AutoFailback::Legacy, _) => {
             comments.push("auto_failback on: resource-stickiness=0 and a location score of 100 move each group back to its preferred node when it returns".into());
-            "0"
+            "0".to_string()
         }
     };
     let name = cf
@@ -255,7 +282,7 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
             legacy_roles,
             nodes,
             properties,
-            rsc_defaults: vec![("resource-stickiness".into(), stickiness.into())],
+            rsc_defaults: vec![("resource-stickiness".into(), stickiness)],
             op_defaults: vec![("timeout".into(), "20s".into())],
             resources,
             constraints,
@@ -265,6 +292,10 @@ pub fn build(inputs: &Inputs, opts: &Options, host: &dyn Host) -> Result<Convers
         warnings,
     })
 }
+
+/// Per-resource stickiness for `auto_failback off` when ipfail may move
+/// groups: above the location score 100, far below a ping host's worth.
+const FINITE_STICKINESS: u32 = 200;
 
 fn schema_minor(schema: &str) -> Option<u32> {
     schema.strip_prefix("pacemaker-3.")?.parse().ok()

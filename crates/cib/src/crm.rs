@@ -147,9 +147,9 @@ fn constraint(out: &mut String, k: &Constraint, legacy: bool) {
             let score = if score == "-INFINITY" { "-inf" } else { score };
             writeln!(out, "location {id} {rsc}{role} {score}: {node}")
         }
-        Constraint::AttributeRule { id, rsc, attribute } => writeln!(
+        Constraint::ScoreAttribute { id, rsc, attribute } => writeln!(
             out,
-            "location {id} {rsc} rule -inf: not_defined {attribute} or {attribute} lte 0"
+            "location {id} {rsc} rule {attribute}: defined {attribute}"
         ),
         Constraint::Colocation {
             id,

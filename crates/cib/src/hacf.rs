@@ -101,7 +101,7 @@ pub struct HaCf {
     pub logfacility: Option<String>,
     /// `logfile`.
     pub logfile: Option<String>,
-    /// `debugfile` or `debug N>0`.
+    /// `debug N>0` (a `debugfile` alone did not turn debugging on).
     pub debug: bool,
     /// `compression zlib|bz2`.
     pub compression: Option<String>,
@@ -172,6 +172,7 @@ pub fn parse(file: &str, text: &str) -> Result<HaCf, Error> {
     let mut port = HA_PORT;
     let (mut warntime, mut initdead) = (None, None);
     let mut saw_auto_failback = false;
+    let mut debugfile: Option<(Place, String)> = None;
     for (i, raw) in text.lines().enumerate() {
         let place = Place::new(file, i + 1);
         let line = match raw.find('#') {
@@ -328,7 +329,10 @@ pub fn parse(file: &str, text: &str) -> Result<HaCf, Error> {
                 need(1, "logfile FILE")?;
                 cf.logfile = Some(args[0].to_string());
             }
-            "debugfile" => cf.debug = true,
+            "debugfile" => {
+                need(1, "debugfile FILE")?;
+                debugfile = Some((place.clone(), args[0].to_string()));
+            }
             "debug" => {
                 need(1, "debug LEVEL")?;
                 let level: u32 = args[0]
@@ -360,6 +364,17 @@ pub fn parse(file: &str, text: &str) -> Result<HaCf, Error> {
                 "{place}: unknown directive `{directive}` ignored (Heartbeat would have refused to start)"
             )),
         }
+    }
+    match &debugfile {
+        // Heartbeat wrote debug messages only at a debug level above 0; the
+        // file alone only said where they would go.
+        Some((place, f)) if !cf.debug => cf.warnings.push(format!(
+            "{place}: `debugfile {f}` without a `debug` level above 0 wrote no debug messages in Heartbeat, so corosync's debug logging stays off (`debug: on` in its logging section turns it on)"
+        )),
+        Some((place, f)) => cf.warnings.push(format!(
+            "{place}: `debugfile {f}`: corosync has no separate debug file; with `debug` on, its debug messages go to the log file or syslog"
+        )),
+        None => {}
     }
     let end = Place::new(file, text.lines().count().max(1));
     if cf.deadtime_ms <= 2 * cf.keepalive_ms {
@@ -490,6 +505,29 @@ mod tests {
         assert!(e.to_string().starts_with("ha.cf:1: "), "{e}");
         let e = parse("ha.cf", "keepalive 2\ndeadtime 3\n").unwrap_err();
         assert!(e.to_string().contains("twice keepalive"), "{e}");
+    }
+
+    #[test]
+    fn debugfile_alone_does_not_turn_debug_on() {
+        let cf = parse(
+            "ha.cf",
+            "node a b\nbcast eth0\ndebugfile /var/log/ha-debug\n",
+        )
+        .unwrap();
+        assert!(!cf.debug);
+        assert!(
+            cf.warnings
+                .iter()
+                .any(|w| w.starts_with("ha.cf:3: `debugfile /var/log/ha-debug` without")),
+            "{:?}",
+            cf.warnings
+        );
+        let cf = parse("ha.cf", "node a b\nbcast eth0\ndebugfile /d\ndebug 1\n").unwrap();
+        assert!(cf.debug);
+        assert!(cf
+            .warnings
+            .iter()
+            .any(|w| w.contains("no separate debug file")));
     }
 
     #[test]

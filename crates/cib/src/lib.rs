@@ -37,6 +37,7 @@
 pub mod address;
 pub mod authkeys;
 mod build;
+pub mod cli;
 pub mod corosync;
 pub mod crm;
 mod error;

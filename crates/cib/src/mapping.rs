@@ -79,6 +79,11 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
     let mut notes = Vec::new();
     let a = |s: usize| r.args[s].clone();
     let (class, kind, params): (Class, &str, P) = match r.script.as_str() {
+        "IPaddr" | "IPaddr2" if is_ipv6_spec(&r.args) => {
+            let (params, note) = ipv6_for_ipaddr2(place, r)?;
+            notes.push(note);
+            (own, "IPaddr2", params)
+        }
         "IPaddr" | "IPaddr2" => {
             arity(
                 place,
@@ -162,6 +167,24 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
                             "haresources gave no fstype (Heartbeat let mount guess); {t} is the default-fstype option: check it"
                         ));
                         Some(t.clone())
+                    } else if opts.provider == "heartbeat" {
+                        // resource-agents' Filesystem declares fstype required: crmsh
+                        // refuses the resource without it, and `auto` fails the agent's
+                        // /proc/filesystems check.
+                        return Err(Error::syntax(
+                            place.clone(),
+                            format!(
+                                "`{}` has no filesystem type and {} cannot be probed on this machine, while resource-agents' Filesystem (--provider heartbeat) requires fstype (crmsh refuses the resource without it)",
+                                r.token,
+                                a(0)
+                            ),
+                            format!(
+                                "add it (`Filesystem::{}::{}::ext4`), run the tool where {} exists, or pass --default-fstype TYPE",
+                                a(0),
+                                a(1),
+                                a(0)
+                            ),
+                        ));
                     } else {
                         // Heartbeat's Filesystem let mount(8) detect the type, and so does
                         // the agent with fstype unset. Failing here would make the
@@ -342,8 +365,29 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
         }
         "Raid1" => {
             arity(place, r, 2, 2, "Raid1::RAIDCONF::RAIDDEV")?;
-            notes.push("Raid1 is deprecated in favour of mdraid (raidconf and raiddev carry over as mdadm_conf and md_dev)".into());
-            (hb(), "Raid1", vec![p("raidconf", a(0)), p("raiddev", a(1))])
+            let conf = a(0);
+            let raidtab = conf
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .contains("raidtab");
+            let mdadm_conf = if raidtab {
+                notes.push(format!(
+                    "{conf} is a raidtools file, which no current agent reads: mdraid (Raid1's successor) assembles {dev} with mdadm from an mdadm.conf. mdadm_conf is set to /etc/mdadm/mdadm.conf (Debian's place; /etc/mdadm.conf on Red Hat): before the cluster starts, write there on both nodes the ARRAY line that `mdadm -E -s` prints for {dev}",
+                    dev = a(1)
+                ));
+                "/etc/mdadm/mdadm.conf".to_string()
+            } else {
+                notes.push(format!(
+                    "Raid1 is deprecated: mdraid, its successor, takes the same mdadm.conf ({conf}) and device"
+                ));
+                conf
+            };
+            (
+                hb(),
+                "mdraid",
+                vec![p("mdadm_conf", mdadm_conf), p("md_dev", a(1))],
+            )
         }
         "db2" => {
             arity(place, r, 1, 1, "db2::INSTANCE")?;
@@ -403,6 +447,72 @@ pub fn map(place: &Place, r: &Resource, opts: &Options, host: &dyn Host) -> Resu
     }))
 }
 
+/// IPaddr/IPaddr2 arguments whose address (before the first `/`) has a
+/// colon: an IPv6 address, which Heartbeat's `::` split cut in pieces.
+fn is_ipv6_spec(args: &[String]) -> bool {
+    let whole = args.join("::");
+    whole.split('/').next().is_some_and(|a| a.contains(':'))
+}
+
+/// `IPaddr2::fe80::1/64/eth0`: the address is put back together and given
+/// to IPaddr2, which manages IPv6 addresses (ip, cidr_netmask, nic).
+fn ipv6_for_ipaddr2(place: &Place, r: &Resource) -> Result<(P, String), Error> {
+    let whole = r.args.join("::");
+    let f: Vec<&str> = whole.split('/').collect();
+    let shape = "ADDRESS[/PREFIX[/NIC]], e.g. IPaddr2::2001:db8::10/64/eth0";
+    if f.len() > 3 {
+        return Err(address_error(
+            place,
+            r,
+            (
+                whole.clone(),
+                "has more than three `/` fields for an IPv6 address (IPv6 has no broadcast)".into(),
+                shape.into(),
+            ),
+        ));
+    }
+    let (ip, bits) = parse_ipv6(f[0], f.get(1).copied().filter(|b| !b.is_empty()))
+        .map_err(|e| address_error(place, r, e))?;
+    let nic = f.get(2).copied().filter(|n| !n.is_empty());
+    if let Some(n) = nic {
+        if !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        {
+            return Err(address_error(
+                place,
+                r,
+                (n.into(), "is not an interface name".into(), shape.into()),
+            ));
+        }
+    }
+    let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+    if link_local && nic.is_none() {
+        return Err(address_error(
+            place,
+            r,
+            (
+                ip.to_string(),
+                "is link-local, which exists only together with its interface".into(),
+                format!("{ip}/64/eth0 with the interface it belongs to"),
+            ),
+        ));
+    }
+    let mut params = vec![p("ip", ip.to_string())];
+    if let Some(b) = bits {
+        params.push(p("cidr_netmask", b.to_string()));
+    }
+    if let Some(n) = nic {
+        params.push(p("nic", n));
+    }
+    let note = format!(
+        "`{ip}` is an IPv6 address: Heartbeat took every `::` for an argument separator, so its {} wrapper was handed the pieces `{}` and could not have brought it up; IPaddr2 manages IPv6 addresses now and gets it whole",
+        r.script,
+        r.args.join(" ")
+    );
+    Ok((params, note))
+}
+
 /// The volume group of a `/dev/VG/LV` path, when it is one.
 pub(crate) fn volume_group(device: &str) -> Option<&str> {
     let rest = device.strip_prefix("/dev/")?;
@@ -450,63 +560,110 @@ fn op(name: &'static str, interval: &str, timeout: &str) -> Op {
     }
 }
 
-/// Operations for an agent: monitors (unless `monitor` is false) and the
-/// start/stop timeouts its meta-data advises where they exceed the 20 s
-/// default.
+/// What an agent's meta-data advises, in seconds: start, stop, monitor
+/// interval, monitor timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advice {
+    /// start timeout.
+    pub start: u32,
+    /// stop timeout.
+    pub stop: u32,
+    /// monitor interval.
+    pub monitor_interval: u32,
+    /// monitor timeout.
+    pub monitor: u32,
+}
+
+const fn advice(start: u32, stop: u32, monitor_interval: u32, monitor: u32) -> Advice {
+    Advice {
+        start,
+        stop,
+        monitor_interval,
+        monitor,
+    }
+}
+
+/// The `<actions>` of resource-agents 4.12's meta-data (and of Pacemaker
+/// 2.1's `ocf:pacemaker:ping`) for every agent this tool emits or meets in
+/// an old CIB. Built in, so the outputs do not depend on what the converting
+/// machine has installed; `crates/cib/tests/advice.rs` compares it with
+/// the installed agents.
+pub const ADVISED: &[(&str, Advice)] = &[
+    ("AudibleAlarm", advice(10, 10, 10, 10)),
+    ("Delay", advice(30, 30, 10, 30)),
+    ("Filesystem", advice(60, 60, 20, 40)),
+    ("ICP", advice(20, 20, 10, 20)),
+    ("IPaddr", advice(20, 20, 5, 20)),
+    ("IPaddr2", advice(20, 20, 10, 20)),
+    ("IPsrcaddr", advice(20, 20, 10, 20)),
+    ("IPv6addr", advice(15, 15, 15, 15)),
+    ("LVM", advice(30, 30, 10, 30)),
+    ("LVM-activate", advice(90, 90, 30, 90)),
+    ("LinuxSCSI", advice(20, 20, 10, 20)),
+    ("MailTo", advice(10, 10, 10, 10)),
+    ("Raid1", advice(20, 20, 10, 20)),
+    ("SendArp", advice(20, 20, 10, 20)),
+    ("ServeRAID", advice(40, 40, 10, 20)),
+    ("WAS", advice(300, 300, 10, 30)),
+    ("WinPopup", advice(30, 30, 10, 10)),
+    ("Xinetd", advice(20, 20, 10, 10)),
+    ("apache", advice(40, 60, 10, 20)),
+    ("db2", advice(120, 120, 20, 60)),
+    ("iSCSILogicalUnit", advice(10, 10, 10, 10)),
+    ("iSCSITarget", advice(10, 10, 10, 10)),
+    ("ids", advice(120, 120, 10, 30)),
+    ("mdraid", advice(20, 20, 10, 20)),
+    ("ping", advice(60, 20, 10, 60)),
+];
+
+/// The advice for an OCF agent type, when the table has it.
+pub fn advised(kind: &str) -> Option<Advice> {
+    ADVISED.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a)
+}
+
+/// Pacemaker's default operation timeout, which this tool also writes as
+/// `op_defaults timeout`: start and stop ops are only written when an agent
+/// advises more.
+pub const DEFAULT_TIMEOUT: u32 = 20;
+
+/// Operations for an agent: monitors (unless `monitor` is false), and start
+/// and stop where the advised timeout exceeds the 20 s default. Every
+/// timeout is at least the agent's advised value ([`ADVISED`]).
 pub fn ops_for(class: &Class, kind: &str, params: &[(String, String)], monitor: bool) -> Vec<Op> {
-    let (mon, extra): (Option<(&str, &str)>, Vec<Op>) = match (class, kind) {
-        (Class::Lsb, _) => (Some(("15s", "15s")), vec![]),
-        (Class::Systemd, _) => (
-            Some(("60s", "100s")),
-            vec![op("start", "0s", "100s"), op("stop", "0s", "100s")],
-        ),
-        (Class::Stonith, _) => (Some(("60s", "20s")), vec![]),
-        (_, "IPaddr2" | "IPsrcaddr" | "IPv6addr") => (Some(("10s", "20s")), vec![]),
-        (_, "Filesystem") => (
-            Some(("20s", "40s")),
-            vec![op("start", "0s", "60s"), op("stop", "0s", "60s")],
-        ),
-        (_, "apache") => (
-            Some(("10s", "20s")),
-            vec![op("start", "0s", "40s"), op("stop", "0s", "60s")],
-        ),
-        (_, "LVM-activate") => (
-            Some(("30s", "90s")),
-            vec![op("start", "0s", "90s"), op("stop", "0s", "90s")],
-        ),
-        (_, "iSCSITarget" | "iSCSILogicalUnit") => (
-            Some(("10s", "10s")),
-            vec![op("start", "0s", "10s"), op("stop", "0s", "10s")],
-        ),
-        (_, "ping") => (
-            Some(("10s", "60s")),
-            vec![op("start", "0s", "60s"), op("stop", "0s", "20s")],
-        ),
-        (_, "Delay") => {
-            // start and stop sleep for their delay: give them room beyond it.
-            let secs = |name: &str| {
-                params
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .and_then(|(_, v)| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            let start = format!("{}s", secs("startdelay") + 20);
-            let stop = format!("{}s", secs("stopdelay") + 20);
-            (
-                Some(("30s", "30s")),
-                vec![op("start", "0s", &start), op("stop", "0s", &stop)],
-            )
-        }
-        _ => (Some(("30s", "30s")), vec![]),
+    let secs = |n: u32| format!("{n}s");
+    let a = match class {
+        // Init scripts on a systemd host run through systemctl (its
+        // DefaultTimeoutStartSec is 90 s), so they get the 100 s that
+        // Pacemaker advises for systemd units; the status check stays
+        // frequent, as it is cheap.
+        Class::Lsb => advice(100, 100, 15, 100),
+        Class::Systemd => advice(100, 100, 60, 100),
+        Class::Stonith => advice(DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, 60, 20),
+        Class::Ocf(_) => advised(kind).unwrap_or(advice(DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, 30, 30)),
     };
+    let (mut start, mut stop) = (a.start, a.stop);
+    if kind == "Delay" {
+        // start and stop sleep for their delay: give them room beyond it.
+        let delay = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        start = start.max(delay("startdelay").saturating_add(20));
+        stop = stop.max(delay("stopdelay").saturating_add(20));
+    }
     let mut ops = Vec::new();
     if monitor {
-        if let Some((i, t)) = mon {
-            ops.push(op("monitor", i, t));
-        }
+        ops.push(op("monitor", &secs(a.monitor_interval), &secs(a.monitor)));
     }
-    ops.extend(extra);
+    if start > DEFAULT_TIMEOUT {
+        ops.push(op("start", "0s", &secs(start)));
+    }
+    if stop > DEFAULT_TIMEOUT {
+        ops.push(op("stop", "0s", &secs(stop)));
+    }
     ops
 }
 
@@ -579,7 +736,10 @@ mod tests {
             ("apache::/etc/httpd.conf", "ocf:heartbeat:apache configfile=/etc/httpd.conf"),
             ("ICP::c0d0::/dev/x", "ocf:heartbeat:ICP driveid=c0d0 device=/dev/x"),
             ("LinuxSCSI::0:0:1", "ocf:heartbeat:LinuxSCSI scsi=0:0:1"),
-            ("Raid1::/etc/raidtab::/dev/md0", "ocf:heartbeat:Raid1 raidconf=/etc/raidtab raiddev=/dev/md0"),
+            ("Raid1::/etc/raidtab::/dev/md0", "ocf:heartbeat:mdraid mdadm_conf=/etc/mdadm/mdadm.conf md_dev=/dev/md0"),
+            ("Raid1::/etc/mdadm.conf::/dev/md1", "ocf:heartbeat:mdraid mdadm_conf=/etc/mdadm.conf md_dev=/dev/md1"),
+            ("IPaddr2::fe80::1/64/eth0", "ocf:shimai:IPaddr2 ip=fe80::1 cidr_netmask=64 nic=eth0"),
+            ("IPaddr::2001:db8::7", "ocf:shimai:IPaddr2 ip=2001:db8::7"),
             ("db2::db2inst1", "ocf:heartbeat:db2 instance=db2inst1"),
             ("WAS::9080", "ocf:heartbeat:WAS port=9080"),
             ("iSCSITarget::iqn.2024-01.x:t::10.0.0.5:3260", "ocf:shimai:iSCSITarget iqn=iqn.2024-01.x:t portals=10.0.0.5:3260"),
@@ -612,6 +772,68 @@ mod tests {
             panic!()
         };
         assert_eq!(a.class, Class::Ocf("heartbeat".into()));
+    }
+
+    #[test]
+    fn ipv6_in_ipaddr2_is_read_whole() {
+        let place = Place::new("hr", 1);
+        let r = parse_token(&place, "IPaddr2::fe80::1/64").unwrap();
+        let e = map(&place, &r, &Options::default(), &NoHost).unwrap_err();
+        assert!(e.to_string().contains("link-local"), "{e}");
+        assert!(!e.to_string().contains("argument(s)"), "{e}");
+        let r = parse_token(&place, "IPaddr2::2001:db8::1/64/eth0/x").unwrap();
+        let e = map(&place, &r, &Options::default(), &NoHost).unwrap_err();
+        assert!(e.to_string().contains("IPv6 has no broadcast"), "{e}");
+        let a = agent("IPaddr2::fe80::1/64/eth0");
+        assert!(a.notes[0].contains("IPv6 address"), "{:?}", a.notes);
+    }
+
+    #[test]
+    fn filesystem_without_type_for_resource_agents_is_refused() {
+        let place = Place::new("hr", 3);
+        let r = parse_token(&place, "Filesystem::/dev/sdc1::/srv/ftp").unwrap();
+        let opts = Options {
+            provider: "heartbeat".into(),
+            ..Options::default()
+        };
+        let e = map(&place, &r, &opts, &NoHost).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.starts_with("hr:3: `Filesystem::/dev/sdc1::/srv/ftp` has no filesystem type"),
+            "{m}"
+        );
+        assert!(m.contains("--default-fstype"), "{m}");
+        let opts = Options {
+            default_fstype: Some("xfs".into()),
+            ..opts
+        };
+        let Mapping::Primitive(a) = map(&place, &r, &opts, &NoHost).unwrap() else {
+            panic!()
+        };
+        assert!(a.params.contains(&("fstype".into(), "xfs".into())));
+    }
+
+    #[test]
+    fn timeouts_are_at_least_the_advice() {
+        for (token, start, stop) in [
+            ("WAS::9080", Some("300s"), Some("300s")),
+            ("db2::db2inst1", Some("120s"), Some("120s")),
+            ("Delay::3::1", Some("30s"), Some("30s")),
+            ("IPaddr2::10.0.0.1", None, None),
+        ] {
+            let a = agent(token);
+            let ops = ops_for(&a.class, &a.kind, &a.params, true);
+            let t = |n: &str| ops.iter().find(|o| o.name == n).map(|o| o.timeout.as_str());
+            assert_eq!((t("start"), t("stop")), (start, stop), "{token}");
+            let adv = advised(&a.kind).unwrap();
+            assert_eq!(
+                t("monitor"),
+                Some(format!("{}s", adv.monitor).as_str()),
+                "{token}"
+            );
+        }
+        let ops = ops_for(&Class::Lsb, "httpd", &[], true);
+        assert!(ops.iter().all(|o| o.timeout == "100s"), "{ops:?}");
     }
 
     #[test]

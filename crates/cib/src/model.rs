@@ -100,9 +100,9 @@ pub enum Constraint {
         /// Node.
         node: String,
     },
-    /// Ban a resource where a node attribute is missing or not positive
-    /// (ping connectivity).
-    AttributeRule {
+    /// Prefer nodes by the value of a node attribute (ping connectivity):
+    /// a rule with `score-attribute`, applying where the attribute is defined.
+    ScoreAttribute {
         /// Id.
         id: String,
         /// Resource.

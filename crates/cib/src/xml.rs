@@ -217,30 +217,17 @@ fn constraint(o: &mut Out, k: &Constraint, legacy: bool) {
             attrs.extend([("score", score.as_str()), ("node", node.as_str())]);
             o.empty("rsc_location", &attrs);
         }
-        Constraint::AttributeRule { id, rsc, attribute } => {
+        Constraint::ScoreAttribute { id, rsc, attribute } => {
             o.start("rsc_location", &[("id", id), ("rsc", rsc)]);
             let rule = format!("{id}-rule");
-            o.start(
-                "rule",
-                &[("id", &rule), ("score", "-INFINITY"), ("boolean-op", "or")],
-            );
+            o.start("rule", &[("id", &rule), ("score-attribute", attribute)]);
             let e0 = format!("{rule}-expression");
-            let e1 = format!("{rule}-expression-0");
             o.empty(
                 "expression",
                 &[
                     ("id", &e0),
                     ("attribute", attribute),
-                    ("operation", "not_defined"),
-                ],
-            );
-            o.empty(
-                "expression",
-                &[
-                    ("id", &e1),
-                    ("attribute", attribute),
-                    ("operation", "lte"),
-                    ("value", "0"),
+                    ("operation", "defined"),
                 ],
             );
             o.end("rule");

@@ -46,6 +46,28 @@ pub enum MetaError {
     )]
     NoMetadata { device: String, resource: String },
 
+    /// Metadata in shimai's first on-disk layout (two 4 KiB superblocks,
+    /// a data area 4 KiB smaller than DRBD's): readable only by
+    /// `convert-md`, which brings it to the current layout in place.
+    #[error(
+        "metadata on {device} is in shimai's first on-disk layout, which this version no longer \
+         opens (its data area is smaller than DRBD's): run `shimaiadm convert-md {resource}` \
+         to convert it in place (generation identifiers, bitmap and activity log are kept)"
+    )]
+    OldLayout { device: String, resource: String },
+
+    /// DRBD's own metadata where shimai's belongs.
+    #[error(
+        "{device} holds DRBD {version} metadata, not shimai's: run `shimaiadm convert-md \
+         {resource}` to convert it in place (generation identifiers, bitmap and activity log \
+         are kept; `shimaiadm convert-md --to drbd-v08|drbd-v09 {resource}` goes back)"
+    )]
+    DrbdMetadata {
+        device: String,
+        version: String,
+        resource: String,
+    },
+
     /// A block that should start with a shimai magic number does not.
     #[error("no {what} magic {at}: this is not shimai metadata, or it was overwritten")]
     BadMagic { what: &'static str, at: Place },

@@ -3,9 +3,27 @@
 //! offsets (the superblock stores them, and the reader recomputes them to
 //! catch a superblock that decodes but points elsewhere).
 //!
+//! The areas are where DRBD 8.4 (`v08`) and DRBD 9 with one peer (`v09`)
+//! put theirs, with the same sizes (drbd-utils' `drbdmeta`,
+//! `re_initialize_md_offsets` and `bm_bytes`), so the data area of a disk
+//! is byte for byte the one DRBD exposes as `/dev/drbdN`:
+//!
+//! ```text
+//! internal: [data ........][bitmap][activity log 32 KiB][superblock 4 KiB]
+//!           superblock = the last whole 4 KiB block of the device
+//! external: [superblock 4 KiB][activity log 32 KiB][bitmap ........]
+//!           from byte 0, or from n x 128 MiB for `meta-disk DEV [n]`
+//! bitmap:   one bit per 4 KiB of the *whole backing device* (internal) or
+//!           of the data device (external), in whole u64 words, whole 4 KiB
+//! ```
+//!
 //! Every offset and size is a multiple of 4 KiB, the unit in which block
 //! devices write atomically at best and which keeps metadata writes from
 //! sharing a sector with data.
+//!
+//! The activity-log ring is DRBD's 32 KiB (8 transactions) for every
+//! `al-extents` up to 6216 (888 x 7); a larger `al-extents` gets a longer
+//! ring, as DRBD needs `drbdmeta --al-stripe-size-kB` for more than 6433.
 
 use std::fmt;
 
@@ -14,8 +32,10 @@ use crate::error::{MetaError, Result};
 
 /// The unit of every metadata write.
 pub const BLOCK: u64 = 4096;
-/// Superblock copies, written alternately.
+/// Superblock copies, written alternately (both in one 4 KiB block).
 pub const SB_SLOTS: usize = 2;
+/// Bytes of one superblock copy: two fit DRBD's one 4 KiB superblock.
+pub const SB_COPY: u64 = BLOCK / SB_SLOTS as u64;
 /// Bytes of data one activity-log extent covers (`AL_EXTENT_SHIFT 22`).
 pub const AL_EXTENT_SIZE: u64 = 4 << 20;
 /// DRBD's accepted range and default for `al-extents`.
@@ -63,7 +83,7 @@ pub struct Layout {
     /// Start and length of the whole metadata area.
     pub md_offset: u64,
     pub md_size: u64,
-    /// The two superblock copies.
+    /// The two superblock copies: the two halves of the superblock block.
     pub sb_offsets: [u64; SB_SLOTS],
     /// The activity-log ring: `al_blocks` transactions of 4 KiB.
     pub al_offset: u64,
@@ -80,12 +100,14 @@ pub fn al_ring_blocks(al_extents: u32) -> u32 {
     (windows + 1).max(AL_MIN_RING_BLOCKS)
 }
 
-/// Bytes of bitmap area for `data` bytes: one bit per 4 KiB, whole u64
-/// words, whole blocks.
-pub fn bitmap_bytes(data: u64) -> u64 {
-    let bits = data.div_ceil(BLOCK);
-    let bytes = bits.div_ceil(64) * 8;
-    bytes.div_ceil(BLOCK) * BLOCK
+/// Bytes of bitmap area for a device of `bytes` bytes, as DRBD computes
+/// it (`bm_bytes`, one peer): one bit per 4 KiB of its whole 512-byte
+/// sectors, whole u64 words, whole 4 KiB blocks.
+pub fn bitmap_bytes(bytes: u64) -> u64 {
+    let sectors = bytes >> 9;
+    let bits = sectors.div_ceil(8);
+    let bits = bits.div_ceil(64) * 64;
+    (bits / 8).div_ceil(BLOCK) * BLOCK
 }
 
 fn check_al_extents(al_extents: u32) -> Result<()> {
@@ -110,17 +132,17 @@ fn too_large(value: u64) -> MetaError {
 
 impl Layout {
     /// Metadata at the end of the backing device `device` of
-    /// `backing_size` bytes: `[data][bitmap][activity log][sb 0][sb 1]`.
-    /// A size that is not a multiple of 4 KiB leaves its last partial block unused.
+    /// `backing_size` bytes: `[data][bitmap][activity log][superblock]`,
+    /// the superblock in the last whole 4 KiB block.
     pub fn internal(device: &str, backing_size: u64, al_extents: u32) -> Result<Layout> {
         check_al_extents(al_extents)?;
         let aligned = backing_size / BLOCK * BLOCK;
         let al_blocks = al_ring_blocks(al_extents);
         let al_size = u64::from(al_blocks) * BLOCK;
-        // Sized for the whole device rather than the data area, which it
-        // exceeds by less than a block: no fixed point to solve for.
-        let bm_size = bitmap_bytes(aligned);
-        let md_size = bm_size + al_size + SB_SLOTS as u64 * BLOCK;
+        // DRBD sizes the bitmap for the whole device rather than the data
+        // area, which it exceeds by less than a block: no fixed point.
+        let bm_size = bitmap_bytes(backing_size);
+        let md_size = bm_size + al_size + BLOCK;
         let needed = md_size + MIN_DATA_SIZE;
         if aligned < needed {
             return Err(MetaError::DeviceTooSmall {
@@ -137,14 +159,14 @@ impl Layout {
         }
         let md_offset = capacity;
         let al_offset = md_offset + bm_size;
-        let sb0 = al_offset + al_size;
+        let sb = al_offset + al_size;
         Ok(Layout {
             placement: Placement::Internal,
             al_extents,
             capacity,
             md_offset,
             md_size,
-            sb_offsets: [sb0, sb0 + BLOCK],
+            sb_offsets: [sb, sb + SB_COPY],
             al_offset,
             al_blocks,
             bm_offset: md_offset,
@@ -154,7 +176,7 @@ impl Layout {
 
     /// Metadata on the separate device `md_device` of `md_device_size`
     /// bytes for a data device of `data_size` bytes:
-    /// `[sb 0][sb 1][activity log][bitmap]`, from byte 0 (`index` None) or
+    /// `[superblock][activity log][bitmap]`, from byte 0 (`index` None) or
     /// in 128 MiB slot `index`.
     pub fn external(
         md_device: &str,
@@ -195,7 +217,7 @@ impl Layout {
         }
         let al_blocks = al_ring_blocks(al_extents);
         let al_size = u64::from(al_blocks) * BLOCK;
-        let head = SB_SLOTS as u64 * BLOCK + al_size;
+        let head = BLOCK + al_size;
         let (md_offset, md_size, bm_size) = match placement {
             Placement::Indexed(index) => {
                 let bm_size = INDEXED_SLOT_SIZE - head;
@@ -227,8 +249,8 @@ impl Layout {
             capacity,
             md_offset,
             md_size,
-            sb_offsets: [md_offset, md_offset + BLOCK],
-            al_offset: md_offset + SB_SLOTS as u64 * BLOCK,
+            sb_offsets: [md_offset, md_offset + SB_COPY],
+            al_offset: md_offset + BLOCK,
             al_blocks,
             bm_offset: md_offset + head,
             bm_size,
@@ -238,17 +260,18 @@ impl Layout {
     /// The superblock offsets for `placement` on a device of `device_size`
     /// bytes: all a reader needs to find the metadata.
     pub fn superblock_offsets(placement: Placement, device_size: u64) -> Option<[u64; SB_SLOTS]> {
+        let block = Layout::superblock_block(placement, device_size)?;
+        Some([block, block + SB_COPY])
+    }
+
+    /// The 4 KiB block that holds the superblock (shimai's two copies, or
+    /// DRBD's one): the last whole block (internal), or the first of the
+    /// metadata area (external).
+    pub fn superblock_block(placement: Placement, device_size: u64) -> Option<u64> {
         match placement {
-            Placement::Internal => {
-                let end = device_size / BLOCK * BLOCK;
-                let sb0 = end.checked_sub(SB_SLOTS as u64 * BLOCK)?;
-                Some([sb0, sb0 + BLOCK])
-            }
-            Placement::External => Some([0, BLOCK]),
-            Placement::Indexed(i) => {
-                let base = u64::from(i) * INDEXED_SLOT_SIZE;
-                Some([base, base + BLOCK])
-            }
+            Placement::Internal => (device_size / BLOCK * BLOCK).checked_sub(BLOCK),
+            Placement::External => Some(0),
+            Placement::Indexed(i) => Some(u64::from(i) * INDEXED_SLOT_SIZE),
         }
     }
 
@@ -256,10 +279,15 @@ impl Layout {
     /// what this version would have written.
     pub fn is_canonical(&self) -> bool {
         let again = match self.placement {
-            Placement::Internal => self
-                .md_offset
-                .checked_add(self.md_size)
-                .and_then(|end| Layout::internal("", end, self.al_extents).ok()),
+            // The device may end up to 4095 bytes past the metadata, which
+            // can add one bitmap block: either size is this version's.
+            Placement::Internal => {
+                return self.md_offset.checked_add(self.md_size).is_some_and(|end| {
+                    [end, end + BLOCK - 1].iter().any(|&size| {
+                        Layout::internal("", size, self.al_extents).ok() == Some(*self)
+                    })
+                })
+            }
             p => Layout::external_for(p, self.capacity, self.al_extents).ok(),
         };
         again.as_ref() == Some(self)
@@ -281,16 +309,28 @@ mod tests {
     #[test]
     fn internal_one_gib_default() {
         let l = Layout::internal("/dev/x", GIB, AL_EXTENTS_DEFAULT).unwrap();
-        // 32 KiB bitmap per GiB, 32 KiB ring, 8 KiB of superblocks: as DRBD's rule of thumb.
+        // DRBD 8.4's `md_size_sect 136`: 32 KiB bitmap, 32 KiB ring, 4 KiB superblock,
+        // leaving 1048508 KiB of data.
         assert_eq!(l.bm_size, 32 << 10);
         assert_eq!(l.al_blocks, 8);
-        assert_eq!(l.md_size, (32 + 32 + 8) << 10);
+        assert_eq!(l.md_size, 136 * 512);
+        assert_eq!(l.capacity, 1048508 << 10);
         assert_eq!(l.capacity + l.md_size, GIB);
-        assert_eq!(l.sb_offsets[1], GIB - BLOCK);
+        assert_eq!(l.sb_offsets, [GIB - BLOCK, GIB - BLOCK + SB_COPY]);
+        assert_eq!(l.al_offset, GIB - BLOCK - (32 << 10));
         assert_eq!(
             Layout::superblock_offsets(Placement::Internal, GIB),
             Some(l.sb_offsets)
         );
+        assert!(l.is_canonical());
+    }
+
+    #[test]
+    fn an_unaligned_device_sizes_its_bitmap_by_sectors() {
+        // 1 GiB + 512: DRBD counts the extra sector in the bitmap (one more block).
+        let l = Layout::internal("/dev/x", GIB + 512, AL_EXTENTS_DEFAULT).unwrap();
+        assert_eq!(l.bm_size, 36 << 10);
+        assert_eq!(l.capacity, GIB - (36 + 32 + 4) * 1024);
         assert!(l.is_canonical());
     }
 
@@ -319,7 +359,7 @@ mod tests {
         let l = Layout::external("/dev/md", 3 * INDEXED_SLOT_SIZE, GIB, 1237, Some(2)).unwrap();
         assert_eq!(l.md_offset, 2 * INDEXED_SLOT_SIZE);
         assert_eq!(l.md_size, INDEXED_SLOT_SIZE);
-        assert_eq!(l.sb_offsets, [l.md_offset, l.md_offset + BLOCK]);
+        assert_eq!(l.sb_offsets, [l.md_offset, l.md_offset + SB_COPY]);
         assert_eq!(
             Layout::superblock_offsets(Placement::Indexed(2), 0),
             Some(l.sb_offsets)
@@ -340,23 +380,23 @@ mod tests {
             l.capacity,
         ]
         .into_iter()
-        .chain(l.sb_offsets)
+        .chain([l.sb_offsets[0]])
         {
             assert_eq!(off % BLOCK, 0, "{l:?}");
         }
         // The parts do not overlap and stay inside the metadata area.
+        assert_eq!(l.sb_offsets[1], l.sb_offsets[0] + SB_COPY);
         let mut parts = [
             (l.al_offset, u64::from(l.al_blocks) * BLOCK),
             (l.bm_offset, l.bm_size),
             (l.sb_offsets[0], BLOCK),
-            (l.sb_offsets[1], BLOCK),
         ];
         parts.sort();
         assert_eq!(parts[0].0, l.md_offset);
         for w in parts.windows(2) {
             assert_eq!(w[0].0 + w[0].1, w[1].0, "{l:?}");
         }
-        assert_eq!(parts[3].0 + parts[3].1, l.md_end());
+        assert_eq!(parts[2].0 + parts[2].1, l.md_end());
         assert!(l.bm_size >= bitmap_bytes(l.capacity));
         assert!(l.capacity >= MIN_DATA_SIZE);
         assert!(

@@ -90,10 +90,13 @@
 pub mod al;
 pub mod bitmap_block;
 mod codec;
+pub mod convert;
+pub mod drbd;
 pub mod error;
 pub mod flags;
 pub mod io;
 pub mod layout;
+pub mod legacy;
 mod persist;
 pub mod store;
 pub mod superblock;
@@ -102,6 +105,8 @@ pub mod superblock;
 mod store_tests;
 
 pub use al::{ActivityLog, AlTransaction, AlUpdate};
+pub use convert::{probe, probe_for, to_drbd, to_shimai, Converted, Found, NodeIds};
+pub use drbd::DrbdVersion;
 pub use error::{MetaError, Place, Result};
 pub use flags::{AttachState, MdFlags, NodeState};
 pub use io::{BlockIo, MemDisk};

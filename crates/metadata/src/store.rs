@@ -18,7 +18,7 @@ use crate::error::{MetaError, Result};
 use crate::flags::{AttachState, MdFlags};
 use crate::io::BlockIo;
 use crate::layout::{Layout, Placement, AL_EXTENT_SIZE, BLOCK, SB_SLOTS};
-use crate::superblock::{Superblock, SB_SIZE};
+use crate::superblock::{Superblock, SB_SIZE, SB_VERSION_LEGACY};
 
 /// A metadata device and the names its error messages use.
 #[derive(Debug, Clone)]
@@ -55,13 +55,13 @@ impl<IO: BlockIo> MetaDevice<IO> {
         }
     }
 
-    fn size(&self) -> Result<u64> {
+    pub(crate) fn size(&self) -> Result<u64> {
         self.io
             .size()
             .map_err(|e| self.io_err("get the size of", 0, 0, e))
     }
 
-    fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
         self.io
             .read_at(&mut buf, off)
@@ -69,33 +69,39 @@ impl<IO: BlockIo> MetaDevice<IO> {
         Ok(buf)
     }
 
-    fn write(&self, off: u64, buf: &[u8]) -> Result<()> {
+    pub(crate) fn write(&self, off: u64, buf: &[u8]) -> Result<()> {
         self.io
             .write_at(buf, off)
             .map_err(|e| self.io_err("write", off, buf.len(), e))
     }
 
-    fn flush(&self) -> Result<()> {
+    pub(crate) fn flush(&self) -> Result<()> {
         self.io.flush().map_err(|e| self.io_err("flush", 0, 0, e))
     }
 
-    /// Both superblock copies as decoded, with errors at their real place.
-    fn read_superblocks(&self, placement: Placement) -> Result<[Result<Superblock>; SB_SLOTS]> {
+    /// The superblock block as read, and both copies in it as decoded,
+    /// with errors at their real place.
+    #[allow(clippy::type_complexity)]
+    fn read_superblocks(
+        &self,
+        placement: Placement,
+    ) -> Result<(Vec<u8>, [Result<Superblock>; SB_SLOTS])> {
         let size = self.size()?;
         let absent = || MetaError::BadMagic {
             what: "superblock",
             at: Default::default(),
         };
-        let Some(offsets) = Layout::superblock_offsets(placement, size) else {
-            return Ok([Err(absent()), Err(absent())]);
-        };
         let mut out = [Err(absent()), Err(absent())];
-        for (slot, off) in offsets.into_iter().enumerate() {
-            if off.saturating_add(SB_SIZE as u64) > size {
-                continue;
-            }
-            let block = self.read(off, SB_SIZE)?;
-            out[slot] = Superblock::decode(&block)
+        let Some(block_off) = Layout::superblock_block(placement, size) else {
+            return Ok((vec![0; BLOCK as usize], out));
+        };
+        if block_off.saturating_add(BLOCK) > size {
+            return Ok((vec![0; BLOCK as usize], out));
+        }
+        let block = self.read(block_off, BLOCK as usize)?;
+        for (slot, copy) in block.chunks_exact(SB_SIZE).enumerate() {
+            let off = block_off + (slot * SB_SIZE) as u64;
+            out[slot] = Superblock::decode(copy)
                 .and_then(|sb| {
                     if sb.layout.sb_offsets[slot] == off {
                         Ok(sb)
@@ -112,28 +118,57 @@ impl<IO: BlockIo> MetaDevice<IO> {
                 })
                 .map_err(|e| e.located(&self.path, off));
         }
-        Ok(out)
+        Ok((block, out))
     }
 
     /// The newest valid copy; a copy from a newer format version wins over
     /// any valid one (going back to older state silently would be worse
-    /// than refusing).
-    /// Also returns which slot it is in: the next write goes to the other.
-    fn newest_superblock(&self, placement: Placement) -> Result<(Superblock, usize)> {
-        let [a, b] = self.read_superblocks(placement)?;
+    /// than refusing). Metadata of shimai's first layout or of DRBD is
+    /// named, with the command that converts it.
+    /// Also returns which slot it is in (the next write goes to the other)
+    /// and the superblock block as it is on disk.
+    fn newest_superblock(&self, placement: Placement) -> Result<(Superblock, usize, Vec<u8>)> {
+        let (block, [a, b]) = self.read_superblocks(placement)?;
         match (a, b) {
+            (Err(MetaError::UnsupportedVersion { found, .. }), _)
+            | (_, Err(MetaError::UnsupportedVersion { found, .. }))
+                if found == SB_VERSION_LEGACY =>
+            {
+                Err(self.old_layout())
+            }
             (Err(e @ MetaError::UnsupportedVersion { .. }), _)
             | (_, Err(e @ MetaError::UnsupportedVersion { .. })) => Err(e),
-            (Ok(a), Ok(b)) => Ok(if b.seq > a.seq { (b, 1) } else { (a, 0) }),
-            (Ok(sb), Err(_)) => Ok((sb, 0)),
-            (Err(_), Ok(sb)) => Ok((sb, 1)),
+            (Ok(a), Ok(b)) => Ok(if b.seq > a.seq {
+                (b, 1, block)
+            } else {
+                (a, 0, block)
+            }),
+            (Ok(sb), Err(_)) => Ok((sb, 0, block)),
+            (Err(_), Ok(sb)) => Ok((sb, 1, block)),
             (Err(MetaError::BadMagic { .. }), Err(MetaError::BadMagic { .. })) => {
+                if let Some(version) = crate::drbd::version_of(&block) {
+                    return Err(MetaError::DrbdMetadata {
+                        device: self.path.clone(),
+                        version: version.to_string(),
+                        resource: self.resource.clone(),
+                    });
+                }
+                if crate::legacy::find(self, placement)?.is_some() {
+                    return Err(self.old_layout());
+                }
                 Err(MetaError::NoMetadata {
                     device: self.path.clone(),
                     resource: self.resource.clone(),
                 })
             }
             (Err(MetaError::BadMagic { .. }), Err(e)) | (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    fn old_layout(&self) -> MetaError {
+        MetaError::OldLayout {
+            device: self.path.clone(),
+            resource: self.resource.clone(),
         }
     }
 }
@@ -147,13 +182,19 @@ pub enum Detected {
     Present(Superblock),
     /// Something with a shimai magic that does not decode: ask too.
     Damaged(MetaError),
+    /// Metadata `convert-md` reads: DRBD's, or shimai's first layout
+    /// (the error says which and names the command).
+    Convertible(MetaError),
 }
 
 /// Looks for metadata at `placement` on `dev` (only I/O errors are errors).
 pub fn detect<IO: BlockIo>(dev: &MetaDevice<IO>, placement: Placement) -> Result<Detected> {
     match dev.newest_superblock(placement) {
-        Ok((sb, _)) => Ok(Detected::Present(sb)),
+        Ok((sb, _, _)) => Ok(Detected::Present(sb)),
         Err(MetaError::NoMetadata { .. }) => Ok(Detected::Absent),
+        Err(e @ (MetaError::OldLayout { .. } | MetaError::DrbdMetadata { .. })) => {
+            Ok(Detected::Convertible(e))
+        }
         Err(e @ MetaError::Io { .. }) => Err(e),
         Err(e) => Ok(Detected::Damaged(e)),
     }
@@ -167,6 +208,9 @@ pub struct Metadata<IO> {
     /// The slot holding `sb`: never overwritten, so a torn write can only
     /// damage the older copy.
     sb_slot: usize,
+    /// The superblock block as on disk: a write replaces one half and
+    /// rewrites the other with the bytes it already holds.
+    sb_block: Vec<u8>,
     bitmap: Bitmap,
     al: ActivityLog,
 }
@@ -207,10 +251,8 @@ pub fn create<IO: BlockIo>(
     }
     // Old superblocks go first: a crash during create leaves no metadata
     // rather than old metadata over a new bitmap.
-    let zero = vec![0u8; SB_SIZE];
-    for off in layout.sb_offsets {
-        dev.write(off, &zero)?;
-    }
+    let mut sb_block = vec![0u8; BLOCK as usize];
+    dev.write(layout.sb_offsets[0], &sb_block)?;
     dev.flush()?;
     dev.write(
         layout.al_offset,
@@ -225,10 +267,12 @@ pub fn create<IO: BlockIo>(
     }
     dev.flush()?;
     let sb = Superblock::fresh(layout, device_uuid);
-    dev.write(layout.sb_offsets[0], &sb.encode())?;
+    sb_block[..SB_SIZE].copy_from_slice(&sb.encode());
+    dev.write(layout.sb_offsets[0], &sb_block)?;
     dev.flush()?;
     Ok(Metadata {
         sb_slot: 0,
+        sb_block,
         bitmap: Bitmap::new(sb.data_size),
         al: ActivityLog::new(layout.al_extents, layout.al_blocks),
         sb,
@@ -239,7 +283,7 @@ pub fn create<IO: BlockIo>(
 /// Loads the metadata at `placement`: the newest valid superblock copy,
 /// the bitmap, and the activity log replayed from its ring.
 pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Metadata<IO>> {
-    let (sb, sb_slot) = dev.newest_superblock(placement)?;
+    let (sb, sb_slot, sb_block) = dev.newest_superblock(placement)?;
     if sb.layout.placement != placement {
         return Err(MetaError::WrongPlacement {
             device: dev.path.clone(),
@@ -282,6 +326,7 @@ pub fn open<IO: BlockIo>(dev: MetaDevice<IO>, placement: Placement) -> Result<Me
         dev,
         sb,
         sb_slot,
+        sb_block,
         bitmap,
         al,
     })
@@ -335,8 +380,14 @@ impl<IO: BlockIo> Metadata<IO> {
             });
         }
         let slot = 1 - self.sb_slot;
-        self.dev.write(sb.layout.sb_offsets[slot], &sb.encode())?;
+        // The whole block, so that the write is one aligned 4 KiB: the
+        // copy in `sb_slot` is rewritten with its own bytes and survives a
+        // torn write whichever sectors of it land.
+        let mut block = self.sb_block.clone();
+        block[slot * SB_SIZE..(slot + 1) * SB_SIZE].copy_from_slice(&sb.encode());
+        self.dev.write(sb.layout.sb_offsets[0], &block)?;
         self.dev.flush()?;
+        self.sb_block = block;
         self.sb = sb;
         self.sb_slot = slot;
         Ok(())

@@ -1,7 +1,10 @@
-//! The superblock: one 4 KiB block with everything that identifies the
-//! data generation and locates the rest of the metadata.
+//! The superblock: one 2 KiB copy with everything that identifies the
+//! data generation and locates the rest of the metadata. Two copies share
+//! the 4 KiB block where DRBD keeps its superblock (see [`crate::store`]
+//! for how they are written).
 //!
-//! Byte layout (little-endian, version 1):
+//! Byte layout (little-endian, version 2; version 1 was the same in a
+//! 4 KiB block, with two such blocks, see [`crate::legacy`]):
 //!
 //! ```text
 //!    0  magic "SHIMAImd"          8  version u32       12  reserved u32
@@ -13,7 +16,7 @@
 //!   96  md offset u64            104  md size u64
 //!  112  al offset u64            120  al blocks u32   124 bytes per bitmap bit u32 (4096)
 //!  128  bm offset u64            136  bm size u64
-//!  144  zeros ...               4092  crc32c of bytes 0..4092
+//!  144  zeros ...               2044  crc32c of bytes 0..2044
 //! ```
 //!
 //! The checksum sits at the very end so that a write torn anywhere leaves a
@@ -28,8 +31,11 @@ use crate::flags::MdFlags;
 use crate::layout::{Layout, Placement};
 
 pub const SB_MAGIC: [u8; 8] = *b"SHIMAImd";
-pub const SB_VERSION: u32 = 1;
-pub const SB_SIZE: usize = 4096;
+pub const SB_VERSION: u32 = 2;
+/// The version of the layout before DRBD's sizes (two 4 KiB superblocks).
+pub const SB_VERSION_LEGACY: u32 = 1;
+/// Bytes of one copy.
+pub const SB_SIZE: usize = crate::layout::SB_COPY as usize;
 const CRC_AT: usize = SB_SIZE - 4;
 const WHAT: &str = "superblock";
 
@@ -221,17 +227,14 @@ impl Superblock {
 /// The superblock offsets are not stored (the reader found the block at
 /// one of them); they follow from the other fields.
 fn with_sb_offsets(mut l: Layout) -> Layout {
-    let end = l.md_offset.saturating_add(l.md_size);
-    l.sb_offsets = match l.placement {
-        Placement::Internal => {
-            let sb0 = end.saturating_sub(2 * crate::layout::BLOCK);
-            [sb0, sb0 + crate::layout::BLOCK]
-        }
-        _ => [
-            l.md_offset,
-            l.md_offset.saturating_add(crate::layout::BLOCK),
-        ],
+    let block = match l.placement {
+        Placement::Internal => l
+            .md_offset
+            .saturating_add(l.md_size)
+            .saturating_sub(crate::layout::BLOCK),
+        _ => l.md_offset,
     };
+    l.sb_offsets = [block, block.saturating_add(crate::layout::SB_COPY)];
     l
 }
 
@@ -298,13 +301,13 @@ pub(crate) mod tests {
         assert!(matches!(e, MetaError::ChecksumMismatch { .. }));
         assert!(
             e.to_string()
-                .starts_with("superblock on /dev/x at byte 1052668 is damaged"),
+                .starts_with("superblock on /dev/x at byte 1050620 is damaged"),
             "{e}"
         );
-        b[8] = 2;
+        b[8] = 3;
         assert!(matches!(
             Superblock::decode(&b),
-            Err(MetaError::UnsupportedVersion { found: 2, .. })
+            Err(MetaError::UnsupportedVersion { found: 3, .. })
         ));
         assert!(matches!(
             Superblock::decode(&[0; SB_SIZE]),

@@ -69,6 +69,16 @@ pub enum Verb {
         #[command(flatten)]
         target: Res,
     },
+    /// Convert DRBD 8.4/9 metadata (or shimai's first layout) to shimai's in place, keeping the sync state; `--to drbd-v08|drbd-v09` converts back (offline)
+    #[command(name = "convert-md")]
+    ConvertMd {
+        /// Target format
+        #[arg(long, value_name = "FORMAT", default_value = "shimai",
+              value_parser = ["shimai", "drbd-v08", "drbd-v09"])]
+        to: String,
+        #[command(flatten)]
+        target: Res,
+    },
     /// Print the generation identifiers and flags from the metadata on disk (drbdmeta layout)
     #[command(name = "get-gi")]
     GetGi(Res),
@@ -171,6 +181,7 @@ impl Verb {
     pub fn target(&self) -> &str {
         match self {
             Verb::CreateMd { target, .. }
+            | Verb::ConvertMd { target, .. }
             | Verb::Connect { target, .. }
             | Verb::Primary { target, .. }
             | Verb::NewCurrentUuid { target, .. }

@@ -6,12 +6,19 @@
 //! without one, and overwrites only with `--force`. The checks come first
 //! ([`plan`]), the write second ([`execute`]), so the refusal is decided
 //! from what is on disk before anything is touched.
+//!
+//! It also names what else it finds: DRBD's metadata or shimai's first
+//! layout, with a pointer to `convert-md` (which keeps the sync state that
+//! `create-md` would forget), and a filesystem at the start of the data
+//! area. Internal metadata takes the end of the disk; when the data area
+//! it leaves is smaller than that filesystem, `create-md` refuses without
+//! `--force` (a terminal's "yes" is not enough) and names both sizes.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 
 use shimai_config::{MetaDisk, Resource};
-use shimai_metadata::{create, detect, Detected, Layout, MetaDevice, Placement};
+use shimai_metadata::{create, probe, BlockIo, Found as MdFound, Layout, MetaDevice, Placement};
 
 use crate::error::AdmError;
 
@@ -74,8 +81,20 @@ pub enum Found {
     Nothing,
     /// Valid metadata, described for the question.
     Metadata(String),
-    /// Something with shimai's magic that does not decode.
+    /// Something with shimai's or DRBD's magic that does not decode.
     Damaged(String),
+    /// DRBD's metadata or shimai's first layout: `convert-md` keeps its
+    /// state, `create-md` would forget it.
+    Convertible(String),
+}
+
+/// A filesystem (or volume header) at the start of the data area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filesystem {
+    /// "ext4", "xfs", ...
+    pub kind: &'static str,
+    /// Bytes it spans, when its superblock says.
+    pub size: Option<u64>,
 }
 
 /// The checked plan for one volume.
@@ -84,6 +103,77 @@ pub struct Plan {
     pub target: MdTarget,
     pub layout: Layout,
     pub found: Found,
+    /// What the data area starts with.
+    pub filesystem: Option<Filesystem>,
+}
+
+fn le16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn le32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn le64(b: &[u8], o: usize) -> u64 {
+    u64::from(le32(b, o)) | (u64::from(le32(b, o + 4)) << 32)
+}
+fn be32(b: &[u8], o: usize) -> u32 {
+    u32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn be64(b: &[u8], o: usize) -> u64 {
+    (u64::from(be32(b, o)) << 32) | u64::from(be32(b, o + 4))
+}
+
+/// Recognises a filesystem or volume header from the first 68 KiB of a
+/// device by its superblock magic, as blkid does, with the size it spans
+/// where the superblock gives it (ext2/3/4, XFS, btrfs).
+pub fn identify_filesystem(head: &[u8]) -> Option<Filesystem> {
+    let at = |o: usize, magic: &[u8]| head.get(o..o + magic.len()) == Some(magic);
+    if head.len() >= 2048 && le16(head, 1024 + 0x38) == 0xEF53 {
+        let sb = 1024;
+        let incompat = le32(head, sb + 0x60);
+        let compat = le32(head, sb + 0x5c);
+        let ro_compat = le32(head, sb + 0x64);
+        let mut blocks = u64::from(le32(head, sb + 4));
+        if incompat & 0x80 != 0 {
+            blocks |= u64::from(le32(head, sb + 0x150)) << 32;
+        }
+        let log = le32(head, sb + 24).min(16);
+        let kind = if incompat & 0x2c0 != 0 || ro_compat & 0x8 != 0 {
+            "ext4" // extents, 64bit, flex_bg or huge_file
+        } else if compat & 0x4 != 0 {
+            "ext3" // has_journal
+        } else {
+            "ext2"
+        };
+        return Some(Filesystem {
+            kind,
+            size: Some(blocks.saturating_mul(1024 << log)),
+        });
+    }
+    if at(0, b"XFSB") && head.len() >= 16 {
+        return Some(Filesystem {
+            kind: "xfs",
+            size: Some(u64::from(be32(head, 4)).saturating_mul(be64(head, 8))),
+        });
+    }
+    if at(65536 + 64, b"_BHRfS_M") {
+        return Some(Filesystem {
+            kind: "btrfs",
+            size: Some(le64(head, 65536 + 0x70)),
+        });
+    }
+    let others: [(usize, &[u8], &'static str); 6] = [
+        (0, b"LUKS\xba\xbe", "LUKS encrypted volume"),
+        (512, b"LABELONE", "LVM physical volume"),
+        (4096 - 10, b"SWAPSPACE2", "swap area"),
+        (4096 - 10, b"SWAP-SPACE", "swap area"),
+        (0x52, b"FAT32   ", "vfat filesystem"),
+        (0x36, b"FAT16   ", "vfat filesystem"),
+    ];
+    others
+        .iter()
+        .find(|(o, m, _)| at(*o, m))
+        .map(|(_, _, kind)| Filesystem { kind, size: None })
 }
 
 fn open_rw(path: &str) -> Result<File, AdmError> {
@@ -98,7 +188,6 @@ fn open_rw(path: &str) -> Result<File, AdmError> {
 }
 
 fn size_of(path: &str) -> Result<u64, AdmError> {
-    use shimai_metadata::BlockIo;
     let f = File::open(path).map_err(|source| AdmError::Device {
         path: path.to_string(),
         source,
@@ -133,20 +222,27 @@ pub fn plan(target: &MdTarget) -> Result<Plan, AdmError> {
         source,
     })?;
     let dev = MetaDevice::new(&file, target.md.as_str(), target.resource.as_str());
-    let found = match detect(&dev, target.placement)? {
-        Detected::Absent => Found::Nothing,
-        Detected::Present(sb) => Found::Metadata(format!(
-            "shimai metadata ({}, {} KiB of data, current generation {:016X})",
-            sb.layout.placement,
-            sb.data_size / 1024,
-            sb.gi.current
-        )),
-        Detected::Damaged(e) => Found::Damaged(e.to_string()),
+    let found = match probe(&dev, target.placement)? {
+        MdFound::Nothing => Found::Nothing,
+        f @ MdFound::Shimai(_) => Found::Metadata(f.describe()),
+        f @ (MdFound::Drbd(_) | MdFound::Legacy(_)) => Found::Convertible(f.describe()),
+        MdFound::Damaged(e) => Found::Damaged(e.to_string()),
     };
+    let data = File::open(&target.data).map_err(|source| AdmError::Device {
+        path: target.data.clone(),
+        source,
+    })?;
+    let mut head = vec![0u8; (68 << 10).min(data_size as usize)];
+    data.read_at(&mut head, 0)
+        .map_err(|source| AdmError::Device {
+            path: target.data.clone(),
+            source,
+        })?;
     Ok(Plan {
         target: target.clone(),
         layout,
         found,
+        filesystem: identify_filesystem(&head),
     })
 }
 
@@ -161,15 +257,61 @@ pub enum Overwrite<'a> {
 }
 
 /// Writes the metadata when the plan allows it; returns the line to print.
+///
+/// Refused without `--force` (never asked): a data area smaller than the
+/// filesystem it starts with. Asked on a terminal, refused without one:
+/// metadata already there (DRBD's, with a pointer to `convert-md`).
 pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, AdmError> {
     let t = &plan.target;
+    let forced = matches!(overwrite, Overwrite::Yes);
+    let mut fs_note = String::new();
+    if let Some(fs) = &plan.filesystem {
+        let capacity = plan.layout.capacity;
+        let shrinks = match fs.size {
+            Some(size) => size > capacity,
+            // Unknown extent: it may reach the end of the device.
+            None => t.placement == Placement::Internal,
+        };
+        let spans = fs.size.map_or("of unknown size".to_string(), |s| {
+            format!("of {} KiB", s / 1024)
+        });
+        if shrinks && !forced {
+            return Err(AdmError::WouldOverwrite(format!(
+                "{}: {} holds {} {} {spans}, larger than the {} KiB of data the metadata would \
+                 leave: its end would be overwritten. {}Shrink the filesystem to at most {} KiB \
+                 first, or use external metadata (`meta-disk DEVICE;`); \
+                 `shimaiadm create-md --force {}` overwrites anyway",
+                t.resource,
+                t.data,
+                article(fs.kind),
+                fs.kind,
+                capacity / 1024,
+                convert_hint(&plan.found, &t.resource),
+                capacity / 1024,
+                t.resource
+            )));
+        }
+        fs_note = format!(
+            "; {} {} {spans} starts the data area{}",
+            article(fs.kind),
+            fs.kind,
+            if shrinks {
+                " and was cut short (--force)"
+            } else {
+                " and is kept"
+            }
+        );
+    }
     let existing = match &plan.found {
         Found::Nothing => None,
-        Found::Metadata(what) | Found::Damaged(what) => Some(what.clone()),
+        Found::Metadata(what) | Found::Damaged(what) | Found::Convertible(what) => {
+            Some(what.clone())
+        }
     };
     if let Some(what) = existing {
+        let hint = convert_hint(&plan.found, &t.resource);
         let question = format!(
-            "{}: {} already holds {what}.\nDo you want to overwrite? [yes/no] ",
+            "{}: {} already holds {what}.\n{hint}Do you want to overwrite? [yes/no] ",
             t.resource, t.md
         );
         let go = match overwrite {
@@ -177,7 +319,7 @@ pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, Adm
             Overwrite::Ask(ask) => ask(&question),
             Overwrite::Refuse => {
                 return Err(AdmError::WouldOverwrite(format!(
-                    "{}: {} already holds {what}; refusing to overwrite it without a terminal to confirm; use `shimaiadm create-md --force {}` to overwrite",
+                    "{}: {} already holds {what}; {hint}refusing to overwrite it without a terminal to confirm; use `shimaiadm create-md --force {}` to overwrite",
                     t.resource, t.md, t.resource
                 )))
             }
@@ -193,13 +335,32 @@ pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, Adm
     let dev = MetaDevice::new(file, t.md.as_str(), t.resource.as_str());
     create(dev, plan.layout, random_u64())?;
     Ok(format!(
-        "{}: new metadata on {} ({}, {} KiB of data, volume {}): Inconsistent, just-created generation",
+        "{}: new metadata on {} ({}, {} KiB of data, volume {}): Inconsistent, just-created generation{fs_note}",
         t.resource,
         t.md,
         t.placement,
         plan.layout.capacity / 1024,
         t.volume
     ))
+}
+
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u', 'L', 'x']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// "run convert-md" when the metadata found can be converted.
+fn convert_hint(found: &Found, resource: &str) -> String {
+    match found {
+        Found::Convertible(_) => format!(
+            "To keep its generation identifiers and bitmap (no full sync), run \
+             `shimaiadm convert-md {resource}` instead. "
+        ),
+        _ => String::new(),
+    }
 }
 
 /// A device UUID: it only has to differ between disks, so the kernel's
@@ -222,6 +383,7 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shimai_metadata::{detect, Detected};
 
     fn resource(dir: &std::path::Path, meta: &str) -> Resource {
         let text = format!(
@@ -312,5 +474,58 @@ mod tests {
             10,
             "too small for the configured device: {e}"
         );
+    }
+
+    /// An ext2 superblock spanning `blocks` 1 KiB blocks.
+    fn ext2_head(blocks: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 68 << 10];
+        b[1024 + 4..1024 + 8].copy_from_slice(&blocks.to_le_bytes());
+        b[1024 + 0x38..1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn filesystems_are_named_with_their_size() {
+        assert_eq!(
+            identify_filesystem(&ext2_head(65536)),
+            Some(Filesystem {
+                kind: "ext2",
+                size: Some(64 << 20)
+            })
+        );
+        let mut xfs = vec![0u8; 4096];
+        xfs[0..4].copy_from_slice(b"XFSB");
+        xfs[4..8].copy_from_slice(&4096u32.to_be_bytes());
+        xfs[8..16].copy_from_slice(&1000u64.to_be_bytes());
+        assert_eq!(identify_filesystem(&xfs).unwrap().size, Some(4096 * 1000));
+        assert_eq!(identify_filesystem(&vec![0u8; 68 << 10]), None);
+    }
+
+    #[test]
+    fn a_filesystem_that_fills_the_disk_is_not_cut_short_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        sparse(&path, 64 << 20);
+        std::fs::write(&path, ext2_head(65536)).unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let r = resource(dir.path(), "internal");
+        let t = targets(&r, "a", "t.conf").unwrap();
+        let p = plan(&t[0]).unwrap();
+        let mut yes = |_: &str| true;
+        let e = execute(&p, &mut Overwrite::Ask(&mut yes)).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("an ext2 of 65536 KiB"), "{msg}");
+        assert!(
+            msg.contains(&format!("{} KiB", p.layout.capacity / 1024)),
+            "{msg}"
+        );
+        assert!(msg.contains("--force"), "{msg}");
+        let line = execute(&p, &mut Overwrite::Yes).unwrap();
+        assert!(line.contains("cut short (--force)"), "{line}");
     }
 }

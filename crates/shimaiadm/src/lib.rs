@@ -4,7 +4,7 @@
 //! runbooks, so the verbs, their meaning, their exit codes and the output
 //! layouts (`role`, `cstate`, `dstate`, `/proc/drbd`, `drbdadm status`,
 //! `events2`) are DRBD's. The tool holds no state: every verb but
-//! `create-md`, `get-gi`, `dump-md` and `dump` is a request to the resource's `shimaid` over
+//! `create-md`, `convert-md`, `get-gi`, `dump-md` and `dump` is a request to the resource's `shimaid` over
 //! its control socket ([`shimaid::control`]).
 //!
 //! The code is split as "decide, then do":
@@ -14,6 +14,7 @@
 //! * [`context`]: which file, node, runtime directory and resources a
 //!   command means; [`wfc`]: which startup timeout a wait uses;
 //! * [`createmd`]: the overwrite check, then the write; [`metaview`]: reading it back;
+//!   [`convertmd`]: DRBD's metadata to shimai's and back;
 //! * [`daemon`]: the requests, starting and stopping shimaid;
 //! * [`verbs`]: a verb over the resources it names; [`cli`]: the parser.
 //!
@@ -28,6 +29,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod convertmd;
 pub mod createmd;
 pub mod daemon;
 pub mod error;

@@ -14,6 +14,7 @@ use shimaid::control::{Request, StatusReport};
 
 use crate::cli::{Verb, Wait};
 use crate::context::{Loaded, Settings};
+use crate::convertmd;
 use crate::createmd::{self, Overwrite};
 use crate::daemon::{self, WaitFor};
 use crate::error::AdmError;
@@ -48,7 +49,11 @@ pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
     };
     if matches!(
         verb,
-        Verb::Dump(_) | Verb::Up(_) | Verb::Adjust(_) | Verb::CreateMd { .. }
+        Verb::Dump(_)
+            | Verb::Up(_)
+            | Verb::Adjust(_)
+            | Verb::CreateMd { .. }
+            | Verb::ConvertMd { .. }
     ) {
         for w in &loaded.warnings {
             let _ = writeln!(con.err, "shimaiadm: {w}");
@@ -95,6 +100,7 @@ fn one(
     let simple = |req: Request| daemon::command(settings, name, &req);
     let said = match verb {
         Verb::CreateMd { force, .. } => return create_md(settings, loaded, r, *force, con),
+        Verb::ConvertMd { to, .. } => return convert_md(settings, loaded, r, to, con),
         Verb::GetGi(_) | Verb::DumpMd(_) => return show_md(settings, loaded, r, verb, con),
         Verb::Up(_) => return daemon::start(settings, name),
         Verb::Down(_) => return daemon::stop(settings, name),
@@ -411,6 +417,35 @@ fn create_md(
             };
             createmd::execute(plan, &mut overwrite)?
         };
+        con.print(&format!("{line}\n"));
+    }
+    Ok(())
+}
+
+/// `convert-md`, for every volume with a disk, offline.
+fn convert_md(
+    settings: &Settings,
+    loaded: &Loaded,
+    r: &Resource,
+    to: &str,
+    con: &mut Console<'_>,
+) -> Result<(), AdmError> {
+    if daemon::is_up(settings, &r.name) {
+        return Err(AdmError::Refused {
+            code: 1,
+            message: format!(
+                "{}: shimaid is running and owns the disk; run `shimaiadm down {}` first (convert-md works offline)",
+                r.name, r.name
+            ),
+        });
+    }
+    let direction = convertmd::Direction::parse(to).ok_or_else(|| AdmError::Refused {
+        code: 2,
+        message: format!("convert-md --to {to}: use shimai, drbd-v08 or drbd-v09"),
+    })?;
+    let ids = convertmd::node_ids(r, &settings.node);
+    for t in createmd::targets(r, &settings.node, &loaded.file)? {
+        let line = convertmd::convert(&t, direction, ids)?;
         con.print(&format!("{line}\n"));
     }
     Ok(())

@@ -112,7 +112,7 @@ impl Daemon {
     pub fn spawn(&self, env: &OcfEnv, deadline: &Deadline) -> Result<()> {
         let exe = find_shimaid(env).ok_or_else(|| {
             OcfError::installed(
-                "Setup problem: couldn't find command: shimaid (install it beside this agent or on PATH)",
+                "Setup problem: couldn't find command: shimaid (looked beside this agent, in PREFIX/sbin for an agent installed as PREFIX/lib/ocf/resource.d/shimai/drbd, in /usr/sbin and on PATH; reinstall with scripts/install or the shimai package)",
             )
         })?;
         let mut cmd = Command::new(exe);
@@ -149,18 +149,20 @@ fn timeout(deadline: &Deadline) -> Duration {
         .clamp(Duration::from_millis(500), Duration::from_secs(30))
 }
 
-/// `shimaid` beside this executable (an installed set, or cargo's target directory), then
-/// in the libexec and bin directories of a package, then on PATH.
+/// `shimaid` found from this agent's own install location, whatever the prefix: beside the
+/// executable (cargo's target directory), then `PREFIX/sbin` when the executable (symlinks
+/// resolved) is `PREFIX/lib/ocf/resource.d/shimai/drbd` (`scripts/install --prefix PREFIX`
+/// puts it there and links it from the OCF root; the package installs it there with PREFIX
+/// `/usr`), then the package's directories, then PATH.
 fn find_shimaid(env: &OcfEnv) -> Option<PathBuf> {
     if env.tester_fails_binaries() {
         return None;
     }
-    let beside = std::env::current_exe()
+    let exe = std::env::current_exe()
         .ok()
-        .and_then(|exe| std::fs::canonicalize(exe).ok())
-        .and_then(|exe| exe.parent().map(|d| d.join("shimaid")));
-    beside
-        .filter(|p| p.is_file())
+        .and_then(|exe| std::fs::canonicalize(exe).ok());
+    exe.as_deref()
+        .and_then(|exe| candidates_from(exe).into_iter().find(|p| p.is_file()))
         .or_else(|| {
             ["/usr/sbin/shimaid", "/usr/lib/shimai/shimaid"]
                 .iter()
@@ -168,4 +170,67 @@ fn find_shimaid(env: &OcfEnv) -> Option<PathBuf> {
                 .find(|p| p.is_file())
         })
         .or_else(|| ocf::command::find_binary(env, "shimaid"))
+}
+
+/// Where an agent at `exe` (symlinks resolved) looks for shimaid, in order.
+fn candidates_from(exe: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Some(dir) = exe.parent() else {
+        return out;
+    };
+    out.push(dir.join("shimaid"));
+    // PREFIX/lib/ocf/resource.d/shimai -> PREFIX/sbin
+    let ocf_tail = ["shimai", "resource.d", "ocf", "lib"];
+    let mut up = dir;
+    let mut matches = true;
+    for name in ocf_tail {
+        if up.file_name().and_then(|n| n.to_str()) != Some(name) {
+            matches = false;
+            break;
+        }
+        match up.parent() {
+            Some(p) => up = p,
+            None => {
+                matches = false;
+                break;
+            }
+        }
+    }
+    if matches {
+        out.push(up.join("sbin").join("shimaid"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::candidates_from;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn an_agent_under_a_prefix_looks_in_that_prefix() {
+        assert_eq!(
+            candidates_from(Path::new("/tmp/x/lib/ocf/resource.d/shimai/drbd")),
+            [
+                PathBuf::from("/tmp/x/lib/ocf/resource.d/shimai/shimaid"),
+                PathBuf::from("/tmp/x/sbin/shimaid")
+            ]
+        );
+        assert_eq!(
+            candidates_from(Path::new("/usr/lib/ocf/resource.d/shimai/drbd"))[1],
+            PathBuf::from("/usr/sbin/shimaid")
+        );
+    }
+
+    #[test]
+    fn elsewhere_only_beside() {
+        assert_eq!(
+            candidates_from(Path::new("/w/target/release/ocf-drbd")),
+            [PathBuf::from("/w/target/release/shimaid")]
+        );
+        assert_eq!(
+            candidates_from(Path::new("/drbd")),
+            [PathBuf::from("/shimaid")]
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub mod attr;
 pub mod clone;
 pub mod daemon;
 pub mod fence;
+pub mod owner;
 pub mod params;
 pub mod score;
 pub mod validate;

@@ -25,6 +25,53 @@ pub fn examples() -> Vec<PathBuf> {
     v
 }
 
+/// The Heartbeat 2 cib.xml folders (those with an old-cib.xml), sorted.
+pub fn upgrade_examples() -> Vec<PathBuf> {
+    let dir = shimai_tests::workspace().join("cib-examples");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("old-cib.xml").is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Loads `xml_or_crm` into an empty CIB with crmsh (`-F`: crmsh checks
+/// agents' meta-data locally, and shimai's agents or systemd units may not
+/// be installed here) and asserts that the result has the configuration of
+/// `ours`.
+pub fn crmsh_loads_the_same(what: &str, load: &[&str], file: &Path, ours: &str) {
+    let tmp = shimai_tests::TempDir::new("cibcrm");
+    let empty = shimai_tests::run(Command::new("cibadmin").arg("--empty"));
+    let cib = tmp.join("cib.xml");
+    std::fs::write(&cib, ok(&empty, "cibadmin --empty")).unwrap();
+    let mut args = vec!["-F", "configure", "load"];
+    args.extend(load);
+    let f = file.to_str().unwrap();
+    args.push(f);
+    let out = run_in(tmp.path(), "crm", &args, &[("CIB_file", &cib)]);
+    ok(&out, &format!("{what}: crm {}", args.join(" ")));
+    let loaded = normalized(&std::fs::read_to_string(&cib).unwrap());
+    let ours = normalized(ours);
+    let only_crm: Vec<_> = loaded.iter().filter(|l| !ours.contains(l)).collect();
+    let only_xml: Vec<_> = ours.iter().filter(|l| !loaded.contains(l)).collect();
+    assert!(
+        only_crm.is_empty() && only_xml.is_empty(),
+        "{what}: crmsh's configuration and ours differ\nonly after crm load:\n  {}\nonly in ours:\n  {}",
+        only_crm
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        only_xml
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
 pub fn name(dir: &Path) -> String {
     dir.file_name().unwrap().to_string_lossy().into_owned()
 }

@@ -7,7 +7,9 @@
 //! --upgrade` now silently sets `validate-with="none"`), so this module does
 //! the rewrite on a small element tree and reports what it could not keep.
 
+mod agents;
 mod drbd;
+mod normalize;
 mod tree;
 
 use quick_xml::events::{BytesDecl, Event};
@@ -119,7 +121,15 @@ fn fix_crm_config(cfg: &mut Element, ctx: &mut Ctx) {
     }
 }
 
-fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
+/// What fix_resource needs to know besides the element.
+struct Env<'a> {
+    file: &'a str,
+    drbd_provider: &'a str,
+    legacy_roles: bool,
+    op_default: u64,
+}
+
+fn fix_resource(e: &mut Element, env: &Env, ctx: &mut Ctx) -> Result<(), Error> {
     let id = e.get("id").unwrap_or_default().to_string();
     let mut meta: Vec<(String, String)> = Vec::new();
     match e.name.as_str() {
@@ -136,8 +146,16 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
             if e.get("class") != Some("ocf") {
                 e.take("provider");
             }
+            agents::fix_primitive(
+                env.file,
+                e,
+                env.drbd_provider,
+                env.legacy_roles,
+                env.op_default,
+                ctx,
+            )?;
         }
-        "master_slave" => {
+        "master_slave" | "master" => {
             e.name = "clone".into();
             meta.push(("promotable".into(), "true".into()));
         }
@@ -157,6 +175,12 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
         "priority",
     ] {
         if let Some(v) = e.take(k) {
+            let v = match k {
+                "target_role" => normalize::role(&v, env.legacy_roles)
+                    .map(str::to_string)
+                    .unwrap_or(v),
+                _ => v,
+            };
             meta.push((meta_option(k).unwrap_or(k).to_string(), v));
         }
     }
@@ -166,6 +190,13 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
             "id" | "class" | "provider" | "type" | "description"
         )
     });
+    let rename = |name: &str| {
+        if is_clone {
+            clone_option(name).or(meta_option(name))
+        } else {
+            meta_option(name)
+        }
+    };
     // Options that were instance attributes of clones and resources move to meta.
     let mut n_sets = 0;
     for set in e.elements_mut().filter(|c| c.name == "instance_attributes") {
@@ -175,13 +206,7 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
         }
         set.children.retain(|n| {
             let Node::Element(nv) = n else { return true };
-            let name = nv.get("name").unwrap_or_default();
-            let to = if is_clone {
-                clone_option(name).or(meta_option(name))
-            } else {
-                meta_option(name)
-            };
-            match to {
+            match rename(nv.get("name").unwrap_or_default()) {
                 Some(to) => {
                     meta.push((to.into(), nv.get("value").unwrap_or_default().into()));
                     false
@@ -191,6 +216,26 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
         });
     }
     e.children.retain(|n| !matches!(n, Node::Element(c) if c.name == "instance_attributes" && c.children.is_empty()));
+    // Meta attributes spelled the pre-1.0 way (clone_max, master_max...).
+    let mut respelled = Vec::new();
+    for set in e.elements_mut().filter(|c| c.name == "meta_attributes") {
+        for nv in set.elements_mut().filter(|c| c.name == "nvpair") {
+            let old = nv.get("name").unwrap_or_default().to_string();
+            if let Some(to) = rename(&old) {
+                if to != old {
+                    respelled.push(format!("{old} -> {to}"));
+                    nv.set("name", to);
+                }
+            }
+        }
+    }
+    if !respelled.is_empty() {
+        ctx.warnings.push(format!(
+            "{id}: meta attributes renamed, as Pacemaker ignores the old spellings: {}",
+            respelled.join(", ")
+        ));
+    }
+    let mut drbd_child = false;
     for c in e.elements_mut() {
         match c.name.as_str() {
             "operations" => {
@@ -201,8 +246,33 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
                     }
                 }
             }
-            "primitive" | "group" | "clone" | "master_slave" => fix_resource(c, ctx),
+            "primitive" | "group" | "clone" | "master_slave" | "master" => {
+                drbd_child |= c.name == "primitive" && c.get("type") == Some("drbd");
+                fix_resource(c, env, ctx)?;
+            }
             _ => {}
+        }
+    }
+    if is_clone && drbd_child {
+        // The drbd agents act on pre/post notifications; without them a
+        // promotion never learns the peer's state.
+        let notify = normalize::params(e, "meta_attributes")
+            .into_iter()
+            .chain(meta.iter().cloned())
+            .rfind(|(k, _)| k == "notify")
+            .map(|(_, v)| v);
+        if notify.as_deref().and_then(crate::hacf::boolean) != Some(true) {
+            ctx.warnings.push(format!(
+                "{id}: notify={} on a drbd clone; set to true, which the drbd agent needs",
+                notify.as_deref().unwrap_or("(unset)")
+            ));
+            for set in e.elements_mut().filter(|c| c.name == "meta_attributes") {
+                set.children.retain(
+                    |n| !matches!(n, Node::Element(nv) if nv.get("name") == Some("notify")),
+                );
+            }
+            meta.retain(|(k, _)| k != "notify");
+            meta.push(("notify".into(), "true".into()));
         }
     }
     if !meta.is_empty() {
@@ -210,6 +280,11 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
         match existing {
             Some(m) => {
                 let mid = m.get("id").unwrap_or_default().to_string();
+                let have: Vec<String> = m
+                    .elements_mut()
+                    .filter_map(|nv| nv.get("name").map(str::to_string))
+                    .collect();
+                meta.retain(|(k, _)| !have.contains(k));
                 let extra = nvset("x", &mid, &meta);
                 m.children.extend(extra.children);
             }
@@ -223,6 +298,7 @@ fn fix_resource(e: &mut Element, ctx: &mut Ctx) {
             ),
         }
     }
+    Ok(())
 }
 
 fn fix_constraint(c: &mut Element, ctx: &mut Ctx) {
@@ -289,6 +365,13 @@ pub fn upgrade(
         rsc_defaults: Vec::new(),
         op_defaults: Vec::new(),
     };
+    // Promoted/Unpromoted exist from schema 3.7 on.
+    let legacy_roles = schema
+        .strip_prefix("pacemaker-3.")
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m < 7);
+    normalize::ids(&mut root, &mut ctx);
+    normalize::values(file, &mut root, legacy_roles, &mut ctx)?;
     let keep = ["epoch", "num_updates", "admin_epoch"];
     root.attrs.retain(|(k, _)| keep.contains(&k.as_str()));
     root.attrs
@@ -302,11 +385,6 @@ pub fn upgrade(
     };
     let mut node_no = 0;
     let mut drbd_constraints = Vec::new();
-    // Promoted/Unpromoted exist from schema 3.7 on.
-    let legacy_roles = schema
-        .strip_prefix("pacemaker-3.")
-        .and_then(|m| m.parse::<u32>().ok())
-        .is_some_and(|m| m < 7);
     for sect in conf.elements_mut() {
         match sect.name.as_str() {
             "crm_config" => fix_crm_config(sect, &mut ctx),
@@ -322,8 +400,20 @@ pub fn upgrade(
             "resources" => {
                 drbd_constraints =
                     drbd::drbddisk_to_clones(sect, drbd_provider, legacy_roles, &mut ctx);
+                let op_default = ctx
+                    .op_defaults
+                    .iter()
+                    .find(|(k, _)| k == "timeout")
+                    .and_then(|(_, v)| agents::seconds(v))
+                    .unwrap_or(crate::mapping::DEFAULT_TIMEOUT.into());
+                let env = Env {
+                    file,
+                    drbd_provider,
+                    legacy_roles,
+                    op_default,
+                };
                 for r in sect.elements_mut() {
-                    fix_resource(r, &mut ctx);
+                    fix_resource(r, &env, &mut ctx)?;
                 }
             }
             "constraints" => {
@@ -362,7 +452,9 @@ pub fn upgrade(
         conf.children.push(Node::Element(s));
     }
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    // No encoding in the declaration: crmsh's `configure load xml` refuses
+    // one (and UTF-8 is XML's default anyway).
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", None, None)));
     write_element(&mut w, &root);
     let mut s = String::from_utf8_lossy(&w.into_inner()).into_owned();
     s.push('\n');
@@ -401,7 +493,7 @@ mod tests {
         assert!(!xml.contains("<attributes>"), "{xml}");
         assert!(xml.contains(r#"name="stonith-enabled""#), "{xml}");
         assert!(
-            xml.contains(r#"<primitive class="lsb" id="httpd_4" type="httpd"/>"#),
+            xml.contains(r#"<primitive class="lsb" id="httpd_4" type="httpd">"#),
             "{xml}"
         );
         assert!(
@@ -417,6 +509,130 @@ mod tests {
         assert!(warnings
             .iter()
             .any(|w| w.contains("transition-idle-timeout")));
+    }
+
+    fn wrap(resources: &str, constraints: &str) -> String {
+        format!(
+            "<cib><configuration><crm_config/><nodes/><resources>{resources}</resources><constraints>{constraints}</constraints></configuration></cib>"
+        )
+    }
+
+    #[test]
+    fn drbd_guide_spellings_are_brought_up_to_date() {
+        let old = wrap(
+            r#"<master_slave id="ms-drbd0"><meta_attributes id="m"><attributes>
+               <nvpair id="m1" name="clone_max" value="2"/><nvpair id="m2" name="master_max" value="1"/>
+               <nvpair id="m3" name="notify" value="no"/></attributes></meta_attributes>
+               <primitive id="drbd0" class="ocf" provider="heartbeat" type="drbd"/></master_slave>
+               <primitive id="fs0" class="ocf" provider="heartbeat" type="Filesystem"/>"#,
+            r#"<rsc_colocation id="c" from="fs0" to="ms-drbd0" to_role="master" score="infinity"/>"#,
+        );
+        let (xml, warnings) = upgrade("old.xml", &old, "pacemaker-3.9", "linbit").unwrap();
+        for want in [
+            r#"name="clone-max" value="2""#,
+            r#"name="promoted-max" value="1""#,
+            r#"name="notify" value="true""#,
+            r#"provider="linbit" type="drbd""#,
+            r#"with-rsc-role="Promoted""#,
+            r#"score="INFINITY""#,
+            r#"name="start" interval="0s" timeout="240s""#,
+        ] {
+            assert!(xml.contains(want), "{want} missing:\n{xml}");
+        }
+        assert!(
+            !xml.contains("clone_max") && !xml.contains("infinity"),
+            "{xml}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("notify=no")),
+            "{warnings:?}"
+        );
+        let (xml, _) = upgrade("old.xml", &old, "pacemaker-3.6", "linbit").unwrap();
+        assert!(xml.contains(r#"with-rsc-role="Master""#), "{xml}");
+    }
+
+    #[test]
+    fn netmask_and_nic_are_swapped_back_or_refused() {
+        let ip = |mask: &str, nic: &str| {
+            wrap(
+                &format!(
+                    r#"<primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="a"><attributes>
+                   <nvpair id="a0" name="ip" value="10.0.0.1"/><nvpair id="a1" name="cidr_netmask" value="{mask}"/>
+                   <nvpair id="a2" name="nic" value="{nic}"/></attributes></instance_attributes></primitive>"#
+                ),
+                "",
+            )
+        };
+        let (xml, warnings) = upgrade("o", &ip("eth0", "24"), "pacemaker-3.9", "shimai").unwrap();
+        assert!(
+            xml.contains(r#"name="cidr_netmask" value="24""#)
+                && xml.contains(r#"name="nic" value="eth0""#),
+            "{xml}"
+        );
+        assert!(warnings.iter().any(|w| w.contains("swap")), "{warnings:?}");
+        let e = upgrade("o", &ip("eth0", "eth1"), "pacemaker-3.9", "shimai").unwrap_err();
+        assert!(
+            e.to_string().contains("cidr_netmask=\"eth0\" is neither"),
+            "{e}"
+        );
+        let e = upgrade("o", &ip("24", "16"), "pacemaker-3.9", "shimai").unwrap_err();
+        assert!(e.to_string().contains("nic=\"16\" is a number"), "{e}");
+        let (xml, _) =
+            upgrade("o", &ip("255.255.255.0", "eth0"), "pacemaker-3.9", "shimai").unwrap();
+        assert!(xml.contains(r#"value="255.255.255.0""#), "{xml}");
+    }
+
+    #[test]
+    fn unreadable_scores_and_roles_are_refused() {
+        let e = upgrade(
+            "o",
+            &wrap(
+                "",
+                r#"<rsc_colocation id="c" from="a" to="b" score="lots"/>"#,
+            ),
+            "pacemaker-3.9",
+            "shimai",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("o: <rsc_colocation id=\"c\"> has score=\"lots\""),
+            "{e}"
+        );
+        let e = upgrade(
+            "o",
+            &wrap(
+                "",
+                r#"<rsc_colocation id="c" from="a" to="b" to_role="boss" score="1"/>"#,
+            ),
+            "pacemaker-3.9",
+            "shimai",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("which is no role"), "{e}");
+    }
+
+    #[test]
+    fn ids_become_valid_and_unique() {
+        let old = wrap(
+            r#"<primitive id="r:1" class="ocf" provider="heartbeat" type="Dummy"><operations><op id="1" name="monitor" interval="10s"/></operations>
+               <instance_attributes><attributes><nvpair name="state" value="x"/></attributes></instance_attributes></primitive>"#,
+            r##"<rsc_location id="l:1" rsc="r:1"><rule id="l:1:r" score="100"><expression attribute="#uname" operation="eq" value="a"/></rule></rsc_location>"##,
+        );
+        let (xml, warnings) = upgrade("o", &old, "pacemaker-3.9", "shimai").unwrap();
+        assert!(
+            xml.contains(r#"<rsc_location id="l_1" rsc="r_1">"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<op id="_1""#), "{xml}");
+        assert!(
+            xml.contains(r#"id="r_1-instance_attributes-state""#),
+            "{xml}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("r:1 -> r_1")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::score::Score;
 
 impl Agent<'_> {
     pub(super) fn start(&self) -> Result<ExitCode> {
+        if let Some(why) = crate::owner::systemd_owner(&self.daemon.settings, &self.deadline) {
+            return Err(OcfError::installed(why));
+        }
         if self.status()?.is_none() {
             self.daemon.spawn(&self.ctx.env, &self.deadline)?;
         }

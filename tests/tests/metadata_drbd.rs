@@ -1,0 +1,355 @@
+//! shimai's metadata against DRBD's, with drbd-utils' `drbdmeta` as the
+//! oracle (it runs on a loop device without the DRBD kernel module):
+//! the data area is DRBD's to the byte for v08 and v09 (one peer) on
+//! several disk sizes; `convert-md` carries DRBD's generation identifiers
+//! over and `convert-md --to drbd-v08|drbd-v09` gives back metadata that
+//! `drbdmeta` reads with the same ones; an ext4 that fills DRBD's data
+//! area comes up on shimai, passes `e2fsck -fn` and keeps its checksums
+//! both ways; `create-md` names what it finds instead of overwriting it.
+
+mod metadata_drbd_support;
+
+use metadata_drbd_support::*;
+use shimai_tests::TempDir;
+
+const PORT: u16 = 7850;
+
+/// `meta-disk internal;` for both nodes.
+const INTERNAL: [&str; 2] = ["internal", "internal"];
+
+/// The data area drbdmeta computes for `version` on `dev` (bytes), and its
+/// metadata size in sectors.
+fn drbd_layout(version: &str, dev: &str) -> (u64, u64) {
+    let args: &[&str] = if version == "v09" {
+        &["create-md", "1"]
+    } else {
+        &["create-md"]
+    };
+    ok(&mut drbdmeta(version, dev, "internal", &[], args));
+    let dump = ok(&mut drbdmeta(version, dev, "internal", &[], &["dump-md"]));
+    (
+        dump_value(&dump, "bm_offset"),
+        dump_value(&dump, "md_size_sect"),
+    )
+}
+
+#[test]
+fn the_data_area_is_drbds_to_the_byte() {
+    if !have("metadata_drbd sizes", &[]) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-sizes");
+    // Aligned and unaligned sizes, small to large: the bitmap rounding
+    // (whole sectors, 64-bit words, 4 KiB blocks) shows at the edges.
+    let sizes: [u64; 6] = [
+        64 << 20,
+        (1 << 30) + 4096,
+        1 << 30,
+        (1 << 30) + 1536,
+        (3 << 30) + (68 << 10) - 512,
+        100 << 30,
+    ];
+    for (n, size) in sizes.iter().enumerate() {
+        let disk = Loop::new(dir.path(), &format!("d{n}"), *size);
+        let other = dir.join(&format!("peer{n}.img"));
+        let setup = Setup::new(
+            TempDir::new("mddrbd-sizes-conf"),
+            [&disk.dev, &other.display().to_string()],
+            INTERNAL,
+            PORT,
+            "",
+        );
+        for version in ["v08", "v09"] {
+            let (capacity, md_sect) = drbd_layout(version, &disk.dev);
+            let line = setup.adm_ok(0, &["convert-md", "r0"]);
+            assert_eq!(
+                kib_of_data(&line) * 1024,
+                capacity,
+                "{version} on {size} bytes: drbdmeta's data area {capacity}, shimai: {line}"
+            );
+            // Fresh metadata made by shimai itself has the same size.
+            let line = setup.adm_ok(0, &["create-md", "--force", "r0"]);
+            assert_eq!(kib_of_data(&line) * 1024, capacity, "{line}");
+            // And converted back, drbdmeta finds its own layout.
+            let to = format!("drbd-{version}");
+            setup.adm_ok(0, &["convert-md", "--to", &to, "r0"]);
+            let dump = ok(&mut drbdmeta(
+                version,
+                &disk.dev,
+                "internal",
+                &[],
+                &["dump-md"],
+            ));
+            assert_eq!(dump_value(&dump, "bm_offset"), capacity, "{dump}");
+            assert_eq!(dump_value(&dump, "md_size_sect"), md_sect, "{dump}");
+        }
+    }
+    // The 1 GiB case of the issue, spelt out.
+    let disk = Loop::new(dir.path(), "gib", 1 << 30);
+    assert_eq!(drbd_layout("v08", &disk.dev), (1048508 << 10, 136));
+}
+
+#[test]
+fn external_metadata_is_where_drbd_puts_it() {
+    if !have("metadata_drbd external", &[]) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-ext");
+    let data = Loop::new(dir.path(), "data", 256 << 20);
+    let md = Loop::new(dir.path(), "md", 16 << 20);
+    let other = dir.join("peer.img").display().to_string();
+    let meta = md.dev.clone();
+    let setup = Setup::new(
+        TempDir::new("mddrbd-ext-conf"),
+        [&data.dev, &other],
+        [&meta, "internal"],
+        PORT,
+        "",
+    );
+    for version in ["v08", "v09"] {
+        let args: &[&str] = if version == "v09" {
+            &["create-md", "1"]
+        } else {
+            &["create-md"]
+        };
+        ok(&mut drbdmeta(version, &md.dev, "flex-external", &[], args));
+        ok(&mut drbdmeta(
+            version,
+            &md.dev,
+            "flex-external",
+            &["--node-id", "1"],
+            &["set-gi", "0x5A5A5A5A5A5A5A58:0:0x100:0x200"],
+        ));
+        let want = ok(&mut drbdmeta(
+            version,
+            &md.dev,
+            "flex-external",
+            &["--node-id", "1"],
+            &["get-gi"],
+        ));
+        // convert-md refuses offsets that differ from its own, so
+        // converting at all shows the superblock, log and bitmap coincide.
+        let line = setup.adm_ok(0, &["convert-md", "r0"]);
+        assert_eq!(kib_of_data(&line), 256 << 10, "{line}");
+        assert_eq!(gi4(&setup.adm_ok(0, &["get-gi", "r0"])), gi4(&want));
+        setup.adm_ok(0, &["convert-md", "--to", &format!("drbd-{version}"), "r0"]);
+        let got = ok(&mut drbdmeta(
+            version,
+            &md.dev,
+            "flex-external",
+            &["--node-id", "1"],
+            &["get-gi"],
+        ));
+        assert_eq!(gi4(&got), gi4(&want));
+    }
+}
+
+/// The issue's walk-through: a 1 GiB disk with DRBD 8.4 metadata and an
+/// ext4 that fills its data area is converted, comes up, mounts, passes
+/// `e2fsck -fn`, and converts back to metadata drbdmeta accepts with the
+/// same generation identifiers; the files' checksums survive both ways.
+#[test]
+fn an_ext4_on_drbd_84_metadata_moves_over_and_back() {
+    if !have(
+        "metadata_drbd ext4",
+        &["mkfs.ext4", "e2fsck", "sha256sum", "mount"],
+    ) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-ext4");
+    let disk = Loop::new(dir.path(), "disk", 1 << 30);
+    let (capacity, _) = drbd_layout("v08", &disk.dev);
+    ok(&mut drbdmeta(
+        "v08",
+        &disk.dev,
+        "internal",
+        &[],
+        &[
+            "set-gi",
+            "0x8C1E5D2A7F3B9E40:0:0x1F2E3D4C5B6A7988:0:1:1:0:0:0:0:0",
+        ],
+    ));
+    let drbd_gi = ok(&mut drbdmeta(
+        "v08",
+        &disk.dev,
+        "internal",
+        &[],
+        &["get-gi"],
+    ));
+
+    // The filesystem DRBD's /dev/drbd0 would have held: exactly the data area.
+    let view = disk.view(capacity);
+    ok(std::process::Command::new("mkfs.ext4").args(["-F", "-q", &view.dev]));
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let m = mnt.display().to_string();
+    shimai_tests::sh(&format!(
+        "mount {} {m} && head -c 24M /dev/urandom > {m}/big && seq 1 100000 > {m}/small \
+         && mkdir {m}/d && cp {m}/small {m}/d/copy && cd {m} && sha256sum big small d/copy > {}/sums \
+         && cd / && umount {m}",
+        view.dev,
+        dir.path().display()
+    ));
+    drop(view);
+    let sums = dir.join("sums").display().to_string();
+
+    let other = dir.join("peer.img").display().to_string();
+    let mut setup = Setup::new(
+        TempDir::new("mddrbd-ext4-conf"),
+        [&disk.dev, &other],
+        INTERNAL,
+        PORT + 1,
+        "",
+    );
+    // create-md sees DRBD's metadata and sends the operator to convert-md.
+    let (code, out) = setup.adm_any(0, &["create-md", "r0"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("DRBD 8.4 (v08) metadata"), "{out}");
+    assert!(out.contains("shimaiadm convert-md r0"), "{out}");
+
+    let line = setup.adm_ok(0, &["convert-md", "r0"]);
+    assert!(line.contains("converted DRBD 8.4 (v08) metadata"), "{line}");
+    assert_eq!(
+        setup.adm_ok(0, &["get-gi", "r0"]),
+        drbd_gi,
+        "GIs as drbdmeta read them"
+    );
+
+    setup.up(0);
+    assert_eq!(
+        setup.status(0)["size_kib"].as_u64(),
+        Some(capacity / 1024),
+        "the device is DRBD's size"
+    );
+    setup.adm_ok(0, &["primary", "--force", "r0"]);
+    let dev = setup.device(0).display().to_string();
+    shimai_tests::sh(&format!(
+        "mount {dev} {m} && cd {m} && sha256sum -c --quiet {sums} && echo new > {m}/written-by-shimai \
+         && cd / && umount {m}"
+    ));
+    setup.adm_ok(0, &["secondary", "r0"]);
+    setup.adm_ok(0, &["down", "r0"]);
+
+    let view = disk.view(capacity);
+    ok(std::process::Command::new("e2fsck").args(["-fn", &view.dev]));
+    let before_back = shimai_tests::sh(&format!("sha256sum < {}", view.dev));
+    let shimai_gi = setup.adm_ok(0, &["get-gi", "r0"]);
+
+    let line = setup.adm_ok(0, &["convert-md", "--to", "drbd-v08", "r0"]);
+    assert!(line.contains("DRBD 8.4 (v08)"), "{line}");
+    let back = ok(&mut drbdmeta(
+        "v08",
+        &disk.dev,
+        "internal",
+        &[],
+        &["get-gi"],
+    ));
+    assert_eq!(back, shimai_gi, "drbdmeta reads shimai's identifiers");
+    ok(&mut drbdmeta(
+        "v08",
+        &disk.dev,
+        "internal",
+        &[],
+        &["dump-md"],
+    ));
+    assert_eq!(
+        shimai_tests::sh(&format!("sha256sum < {}", view.dev)),
+        before_back,
+        "converting the metadata does not touch the data area"
+    );
+    ok(std::process::Command::new("e2fsck").args(["-fn", &view.dev]));
+    shimai_tests::sh(&format!(
+        "mount -o ro {} {m} && cd {m} && sha256sum -c --quiet {sums} && grep -q new written-by-shimai \
+         && cd / && umount {m}",
+        view.dev
+    ));
+}
+
+#[test]
+fn drbd_9_identifiers_go_over_and_back() {
+    if !have("metadata_drbd v09", &[]) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-v09");
+    let disk = Loop::new(dir.path(), "disk", 256 << 20);
+    drbd_layout("v09", &disk.dev);
+    let peer = ["--node-id", "1"];
+    ok(&mut drbdmeta(
+        "v09",
+        &disk.dev,
+        "internal",
+        &peer,
+        // current:bitmap:history:history, consistent, was-up-to-date, not
+        // primary, not crashed, al-clean, ..., peer connected
+        &[
+            "set-gi",
+            "0x3C3C3C3C3C3C3C3C:0x7E7E7E7E7E7E7E7E:0x11:0x22:1:1:0:0:1:0:0:1",
+        ],
+    ));
+    let want = ok(&mut drbdmeta(
+        "v09",
+        &disk.dev,
+        "internal",
+        &peer,
+        &["get-gi"],
+    ));
+    let other = dir.join("peer.img").display().to_string();
+    let setup = Setup::new(
+        TempDir::new("mddrbd-v09-conf"),
+        [&disk.dev, &other],
+        INTERNAL,
+        PORT + 2,
+        "",
+    );
+    let line = setup.adm_ok(0, &["convert-md", "r0"]);
+    assert!(line.contains("DRBD 9 (v09)"), "{line}");
+    let gi = setup.adm_ok(0, &["get-gi", "r0"]);
+    assert_eq!(gi4(&gi), gi4(&want), "{line}");
+    // consistent, was-up-to-date, not primary, connected (8.4's flag order)
+    assert!(gi.trim().ends_with(":1:1:0:1:0:0:0"), "{gi}");
+    setup.adm_ok(0, &["convert-md", "--to", "drbd-v09", "r0"]);
+    let got = ok(&mut drbdmeta(
+        "v09",
+        &disk.dev,
+        "internal",
+        &peer,
+        &["get-gi"],
+    ));
+    assert_eq!(gi4(&got), gi4(&want));
+    // The node flags and the peer's connected flag came back too.
+    let f: Vec<&str> = got.trim().split(':').collect();
+    let w: Vec<&str> = want.trim().split(':').collect();
+    assert_eq!(
+        (f[4], f[5], f[6], f[11]),
+        (w[4], w[5], w[6], w[11]),
+        "{got} vs {want}"
+    );
+}
+
+#[test]
+fn create_md_does_not_cut_a_filesystem_short() {
+    if !have("metadata_drbd create-md", &["mkfs.ext4"]) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-fs");
+    let disk = Loop::new(dir.path(), "disk", 128 << 20);
+    ok(std::process::Command::new("mkfs.ext4").args(["-F", "-q", &disk.dev]));
+    let other = dir.join("peer.img").display().to_string();
+    let setup = Setup::new(
+        TempDir::new("mddrbd-fs-conf"),
+        [&disk.dev, &other],
+        INTERNAL,
+        PORT + 3,
+        "",
+    );
+    let (code, out) = setup.adm_any(0, &["create-md", "r0"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("an ext4 of 131072 KiB"), "{out}");
+    assert!(out.contains("131032 KiB of data"), "{out}");
+    assert!(out.contains("--force"), "{out}");
+    // Not even a "yes" on a terminal: only --force.
+    let (code, _) = setup.adm_any(0, &["create-md", "r0"]);
+    assert_eq!(code, 1);
+    // Nothing was written: the filesystem still checks clean.
+    ok(std::process::Command::new("e2fsck").args(["-fn", &disk.dev]));
+}
