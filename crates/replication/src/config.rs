@@ -71,6 +71,17 @@ pub enum Fencing {
     ResourceAndStonith,
 }
 
+/// `on-io-error`: what a failed I/O of the backing device does (`reference/drbd.md` §1.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnIoError {
+    /// Go Diskless.
+    Detach,
+    /// Report a data error upward; a metadata error still detaches (as DRBD).
+    PassOn,
+    /// Run the `local-io-error` handler, then detach.
+    CallLocalIoError,
+}
+
 /// Everything the core needs to know about one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceConfig {
@@ -114,6 +125,7 @@ pub struct ResourceConfig {
     /// (0 = never).
     pub ko_count: u32,
     pub fencing: Fencing,
+    pub on_io_error: OnIoError,
     /// Data area size in bytes.
     pub size: u64,
 }
@@ -144,6 +156,7 @@ impl ResourceConfig {
             timeout_ms: 6_000,
             ko_count: 7,
             fencing: Fencing::DontCare,
+            on_io_error: OnIoError::Detach,
             size,
         }
     }

@@ -118,4 +118,11 @@ pub enum Event {
         exit_code: i32,
     },
     Admin(AdminCmd),
+    /// Writing the superblock or the bitmap ([`crate::Action::PersistMeta`],
+    /// [`crate::Action::PersistBitmap`]) failed with this errno: what the core believes
+    /// durable is not, so the disk is given up (DRBD detaches on a metadata error whatever
+    /// `on-io-error` says).
+    MetaWriteFailed {
+        errno: i32,
+    },
 }

@@ -240,6 +240,8 @@ pub enum Handler {
     PriLostAfterSb,
     FencePeer,
     OutOfSync,
+    /// The backing device failed an I/O (`on-io-error call-local-io-error`).
+    LocalIoError,
 }
 
 impl Handler {
@@ -252,6 +254,7 @@ impl Handler {
             Handler::PriLostAfterSb => "pri-lost-after-sb",
             Handler::FencePeer => "fence-peer",
             Handler::OutOfSync => "out-of-sync",
+            Handler::LocalIoError => "local-io-error",
         }
     }
 }

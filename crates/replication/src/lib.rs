@@ -198,7 +198,7 @@ pub use crate::core::{Core, MAX_REQUEST};
 pub use action::{Action, Level, StateChange, TransportCmd};
 pub use bitmap::Bitmap;
 pub use config::{
-    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, ResourceConfig, RrConflict,
+    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, OnIoError, Protocol, ResourceConfig, RrConflict,
 };
 pub use error::Error;
 pub use event::{AdminCmd, DiskResult, Event, IoId, Persisted, ReqId};

@@ -976,7 +976,10 @@ fn ko_count_expels_a_peer_that_answers_pings_but_completes_nothing() {
     for t in 1..=29 {
         p.tick(t * 100);
     }
-    assert!(p.nodes[0].conn_state().is_connected(), "2.9 s: still waiting");
+    assert!(
+        p.nodes[0].conn_state().is_connected(),
+        "2.9 s: still waiting"
+    );
     for t in 30..=32 {
         p.tick(t * 100);
     }
@@ -987,4 +990,29 @@ fn ko_count_expels_a_peer_that_answers_pings_but_completes_nothing() {
     );
     assert!(p.replied(1), "the write completes locally, into the bitmap");
     assert!(p.nodes[0].bitmap().get(0));
+}
+
+#[test]
+fn a_failed_metadata_write_detaches_refuses_io_and_calls_local_io_error() {
+    let mut c = cfg(Protocol::C);
+    c.on_io_error = shimai_replication::OnIoError::CallLocalIoError;
+    let mut p = Pair::ready(c);
+    p.handle(0, Event::MetaWriteFailed { errno: 5 });
+    assert_eq!(p.nodes[0].disk_state(), DiskState::Diskless);
+    assert!(
+        !p.nodes[0].conn_state().is_connected(),
+        "stops replicating from a failed disk"
+    );
+    assert!(p.actions[0].contains(&Action::CallHandler(Handler::LocalIoError)));
+    p.write(0, 1, 0, 1);
+    assert!(
+        matches!(p.replies.last(), Some((0, 1, Err(_)))),
+        "client I/O is refused: {:?}",
+        p.replies.last()
+    );
+    // With the default (detach), no handler.
+    let mut p = Pair::ready(cfg(Protocol::C));
+    p.handle(1, Event::MetaWriteFailed { errno: 5 });
+    assert_eq!(p.nodes[1].disk_state(), DiskState::Diskless);
+    assert!(!p.actions[1].contains(&Action::CallHandler(Handler::LocalIoError)));
 }

@@ -33,6 +33,7 @@ pub fn for_core(h: Handler, hs: &Handlers) -> Option<Call> {
         Handler::PriLostAfterSb => hs.pri_lost_after_sb.clone(),
         Handler::FencePeer => hs.fence_peer.clone(),
         Handler::OutOfSync => hs.out_of_sync.clone(),
+        Handler::LocalIoError => hs.local_io_error.clone(),
     }?;
     Some(Call {
         name: h.name(),

@@ -77,6 +77,12 @@ struct State {
     next_gen: u64,
 }
 
+/// How the link is made: `connect-int` between attempts, `sndbuf-size` (0 = the kernel's).
+struct LinkOpts {
+    connect_int: Duration,
+    sndbuf: usize,
+}
+
 /// Handle of the connecting/accepting thread.
 #[derive(Clone)]
 pub struct Transport {
@@ -101,7 +107,13 @@ impl Transport {
         let t2 = t.clone();
         let _ = std::thread::Builder::new()
             .name("transport".into())
-            .spawn(move || t2.run(resource, listener, me, peer, connect_int, sndbuf, engine));
+            .spawn(move || {
+                let opts = LinkOpts {
+                    connect_int,
+                    sndbuf,
+                };
+                t2.run(resource, listener, me, peer, opts, engine)
+            });
         Ok(t)
     }
 
@@ -156,10 +168,13 @@ impl Transport {
         listener: TcpListener,
         me: SocketAddr,
         peer: SocketAddr,
-        connect_int: Duration,
-        sndbuf: usize,
+        opts: LinkOpts,
         engine: Sender<Input>,
     ) {
+        let LinkOpts {
+            connect_int,
+            sndbuf,
+        } = opts;
         let dialer = me < peer;
         let mut last_err = String::new();
         let mut listener = Some(listener);
@@ -443,7 +458,11 @@ mod tests {
             congested: Arc::new(AtomicBool::new(false)),
         };
         send(1, out, rx, progress, etx);
-        assert_eq!(queued.load(Ordering::Acquire), 0, "written bytes leave the queue");
+        assert_eq!(
+            queued.load(Ordering::Acquire),
+            0,
+            "written bytes leave the queue"
+        );
         let mut got = Vec::new();
         inp.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"Pd1d2");

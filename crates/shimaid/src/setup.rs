@@ -11,7 +11,7 @@ use shimai_config::value::{self, Attach};
 use shimai_config::{MetaDisk, Resource};
 use shimai_metadata::{BlockIo, Layout, MetaDevice, Metadata, Placement};
 use shimai_replication::{
-    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, Protocol, ResourceConfig, RrConflict,
+    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, OnIoError, Protocol, ResourceConfig, RrConflict,
 };
 
 use crate::error::DaemonError;
@@ -222,6 +222,11 @@ pub fn map_options(r: &Resource, c: &mut ResourceConfig) {
     c.ping_timeout_ms = n.ping_timeout.as_duration().as_millis() as u64;
     c.timeout_ms = n.timeout.as_duration().as_millis() as u64;
     c.ko_count = n.ko_count;
+    c.on_io_error = match r.disk.on_io_error {
+        value::OnIoError::Detach => OnIoError::Detach,
+        value::OnIoError::PassOn => OnIoError::PassOn,
+        value::OnIoError::CallLocalIoError => OnIoError::CallLocalIoError,
+    };
     c.fencing = match r.disk.fencing {
         value::Fencing::DontCare => Fencing::DontCare,
         value::Fencing::ResourceOnly => Fencing::ResourceOnly,

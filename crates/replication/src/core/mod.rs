@@ -226,6 +226,7 @@ impl Core {
             }
             Event::HandlerDone { handler, exit_code } => self.handler_done(handler, exit_code),
             Event::Admin(cmd) => return self.admin(cmd),
+            Event::MetaWriteFailed { errno } => self.meta_write_failed(errno),
         }
         if self.release_pending {
             self.release_held();
@@ -622,6 +623,32 @@ impl Core {
                 let _ = self.handle(ev);
             }
         }
+    }
+
+    /// The metadata could not be written: the generation identifiers or the bitmap on the
+    /// disk are not what this node acts on. Give the disk up (Failed, then Diskless), stop
+    /// replicating from it, and let the operator repair it; client I/O is refused from now on.
+    /// shimai does not serve a Diskless Primary through its peer (DRBD does): its clients get
+    /// EIO, and the peer, which has every replicated write, is the one to promote.
+    fn meta_write_failed(&mut self, errno: i32) {
+        if matches!(self.disk, DiskState::Failed | DiskState::Diskless) {
+            return;
+        }
+        self.log(
+            Level::Error,
+            format!(
+                "metadata write failed (errno {errno}): the disk's identifiers or bitmap are \
+                 stale; detaching. Repair the backing device, then `down` and `up` the resource"
+            ),
+        );
+        if self.cfg.on_io_error == crate::config::OnIoError::CallLocalIoError {
+            self.emit(Action::CallHandler(crate::handshake::Handler::LocalIoError));
+        }
+        self.set_disk(DiskState::Failed);
+        if self.cs >= ConnState::WFConnection {
+            self.go_standalone("the local disk failed");
+        }
+        self.set_disk(DiskState::Diskless);
     }
 
     fn refuse_io(&self) -> Option<Error> {

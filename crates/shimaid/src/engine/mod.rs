@@ -269,7 +269,8 @@ impl Engine {
                 if write && (!self.parked.is_empty() || self.congested()) {
                     self.parked.push_back((cookie, command, reply));
                     if let Some(l) = &self.link {
-                        l.congested.store(true, std::sync::atomic::Ordering::Release);
+                        l.congested
+                            .store(true, std::sync::atomic::Ordering::Release);
                     }
                 } else {
                     self.nbd_request(cookie, command, reply);
@@ -352,14 +353,17 @@ impl Engine {
                 }
             }
             Action::Reply { id, result } => self.part_done(id, result.map_err(|e| e.errno())),
+            // Synchronous: a failure reaches the core before any later action is performed.
             Action::PersistMeta(rec) => {
                 if let Err(e) = self.md.persist_meta(&rec) {
                     log::error!("{res}: cannot write the metadata superblock: {e}");
+                    self.feed(Event::MetaWriteFailed { errno: EIO });
                 }
             }
             Action::PersistBitmap { first_word, words } => {
                 if let Err(e) = self.md.persist_bitmap(first_word, &words) {
                     log::error!("{res}: cannot write the bitmap: {e}");
+                    self.feed(Event::MetaWriteFailed { errno: EIO });
                 }
             }
             Action::PersistAl { io, extents, .. } => {
@@ -426,7 +430,8 @@ impl Engine {
         while !self.parked.is_empty() {
             if self.congested() {
                 if let Some(l) = &self.link {
-                    l.congested.store(true, std::sync::atomic::Ordering::Release);
+                    l.congested
+                        .store(true, std::sync::atomic::Ordering::Release);
                 }
                 return;
             }
@@ -497,3 +502,5 @@ impl Engine {
 pub fn send_bound(plan: &Plan) -> u64 {
     u64::from(plan.resource.net.max_buffers).max(32) * 4096
 }
+
+const EIO: i32 = nix::errno::Errno::EIO as i32;
