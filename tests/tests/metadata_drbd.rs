@@ -207,6 +207,13 @@ fn an_ext4_on_drbd_84_metadata_moves_over_and_back() {
     assert!(out.contains("DRBD 8.4 (v08) metadata"), "{out}");
     assert!(out.contains("shimaiadm convert-md r0"), "{out}");
 
+    // So does the daemon, which will not start on it.
+    let (code, out) = setup.adm_any(0, &["up", "r0"]);
+    let said = format!("{out}{}", setup.log(0));
+    assert_ne!(code, 0, "{said}");
+    assert!(said.contains("holds DRBD 8.4 (v08) metadata"), "{said}");
+    assert!(said.contains("shimaiadm convert-md r0"), "{said}");
+
     let line = setup.adm_ok(0, &["convert-md", "r0"]);
     assert!(line.contains("converted DRBD 8.4 (v08) metadata"), "{line}");
     assert_eq!(
