@@ -461,6 +461,106 @@ pub fn upgrade(
     Ok((s, ctx.warnings))
 }
 
+/// The corosync.conf of an upgraded cluster: ha.cf's nodes, media and
+/// timers (and authkeys' method), as a haresources conversion makes it.
+/// The nodes are ha.cf's `node` lines, else the old CIB's nodes. Returns
+/// the file and what the user must know.
+pub fn corosync(
+    hacf: (&str, &str),
+    authkeys: Option<(&str, &str)>,
+    old_cib: (&str, &str),
+) -> Result<(String, Vec<String>), Error> {
+    let cf = crate::hacf::parse(hacf.0, hacf.1)?;
+    let auth = match authkeys {
+        Some((name, text)) => Some(crate::authkeys::parse(name, text)?),
+        None => None,
+    };
+    let root = parse(old_cib.0, old_cib.1)?;
+    let mut cib_nodes: Vec<String> = Vec::new();
+    for n in &root.children {
+        let Node::Element(conf) = n else { continue };
+        for sect in conf.children.iter().filter_map(|c| match c {
+            Node::Element(e) if e.name == "nodes" => Some(e),
+            _ => None,
+        }) {
+            for node in sect.children.iter().filter_map(|c| match c {
+                Node::Element(e) => e.get("uname"),
+                _ => None,
+            }) {
+                cib_nodes.push(node.to_lowercase());
+            }
+        }
+    }
+    // With the CRM, failback was the CIB's stickiness, not auto_failback.
+    let mut warnings: Vec<String> = cf
+        .warnings
+        .iter()
+        .filter(|w| !(cf.crm && w.contains("no auto_failback line")))
+        .cloned()
+        .collect();
+    let nodes = if cf.nodes.is_empty() {
+        cib_nodes.clone()
+    } else {
+        cf.nodes.clone()
+    };
+    if nodes.is_empty() {
+        return Err(Error::Empty {
+            file: hacf.0.into(),
+            what: "no `node` line, and the old cib.xml lists no node".into(),
+            fix: "add the `node` lines Heartbeat used (ha.cf's node NAME...)".into(),
+        });
+    }
+    if !cib_nodes.is_empty() && cib_nodes != nodes {
+        warnings.push(format!(
+            "{}: the nodes ({}) differ from the old cib.xml's ({}); corosync.conf uses ha.cf's, in its order, and the CIB's node ids 1, 2... follow the cib.xml's order: make them agree",
+            hacf.0,
+            nodes.join(" "),
+            cib_nodes.join(" ")
+        ));
+    }
+    if let Some(dev) = &cf.watchdog {
+        warnings.push(format!(
+            "watchdog {dev}: Heartbeat let the watchdog reboot a hung node; in Pacemaker use sbd with this device (stonith-watchdog-timeout); not configured here"
+        ));
+    }
+    for (user, args) in &cf.respawn {
+        let program = args
+            .first()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .unwrap_or_default();
+        warnings.push(match program {
+            "pingd" | "ipfail" => format!(
+                "respawn {program}: connectivity is the CIB's business now: an ocf:pacemaker:ping clone and a location rule with score-attribute (the upgrade turns an ocf:heartbeat:pingd clone into one)"
+            ),
+            "dopd" => "respawn dopd: use DRBD's `fencing resource-only;` with the crm-fence-peer.9.sh handlers instead".into(),
+            other => format!(
+                "respawn {user} {other}: Pacemaker does not respawn programs; run it as a systemd unit or an ocf:heartbeat:anything clone"
+            ),
+        });
+    }
+    if !cf.crm {
+        warnings.push(format!(
+            "{}: no `crm on` line: was this the ha.cf of the cluster that wrote the cib.xml?",
+            hacf.0
+        ));
+    }
+    let corosync = crate::totem::corosync(Some(&cf), &nodes, auth, &mut warnings);
+    let cluster = crate::model::Cluster {
+        name: cf.cluster.clone().unwrap_or_else(|| "hacluster".into()),
+        schema: String::new(),
+        legacy_roles: false,
+        nodes,
+        properties: Vec::new(),
+        rsc_defaults: Vec::new(),
+        op_defaults: Vec::new(),
+        resources: Vec::new(),
+        constraints: Vec::new(),
+        comments: Vec::new(),
+        corosync,
+    };
+    Ok((crate::corosync::write(&cluster), warnings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
