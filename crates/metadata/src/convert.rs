@@ -287,6 +287,17 @@ fn from_legacy<IO: BlockIo>(
             "the device shrank: restore its size",
         ));
     }
+    // At most the old second superblock and a bitmap block of rounding
+    // become data.
+    if layout.capacity.abs_diff(old.capacity) > 1 << 20 {
+        return Err(mismatch(
+            &dev.path,
+            "data area",
+            old.capacity,
+            layout.capacity,
+            "the first layout's metadata does not fit this device's size",
+        ));
+    }
     let bitmap = read_bitmap(&dev, old.bm_offset, old.data_size)?;
     let ring = dev.read(old.al_offset, old.al_blocks as usize * AL_TR_SIZE)?;
     let log = ActivityLog::replay(
