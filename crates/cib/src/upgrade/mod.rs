@@ -72,6 +72,8 @@ fn meta_option(name: &str) -> Option<&'static str> {
 
 pub(super) struct Ctx {
     pub(super) warnings: Vec<String>,
+    /// drbddisk primitive ids and the clone that replaced each.
+    pub(super) drbd_moved: Vec<(String, String)>,
     rsc_defaults: Vec<(String, String)>,
     op_defaults: Vec<(String, String)>,
 }
@@ -160,8 +162,15 @@ fn fix_resource(e: &mut Element, env: &Env, ctx: &mut Ctx) -> Result<(), Error> 
             meta.push(("promotable".into(), "true".into()));
         }
         "group" => {
-            e.take("ordered");
-            e.take("collocated");
+            for k in ["ordered", "collocated"] {
+                if let Some(v) = e.take(k) {
+                    if crate::hacf::boolean(&v) == Some(false) {
+                        ctx.warnings.push(format!(
+                            "{id}: {k}=\"{v}\" dropped: a Pacemaker group always starts its members in order on one node; make them separate resources with constraints if they must not be"
+                        ));
+                    }
+                }
+            }
         }
         _ => {}
     }
@@ -362,6 +371,7 @@ pub fn upgrade(
     unwrap_attributes(&mut root);
     let mut ctx = Ctx {
         warnings: Vec::new(),
+        drbd_moved: Vec::new(),
         rsc_defaults: Vec::new(),
         op_defaults: Vec::new(),
     };
@@ -370,8 +380,6 @@ pub fn upgrade(
         .strip_prefix("pacemaker-3.")
         .and_then(|m| m.parse::<u32>().ok())
         .is_some_and(|m| m < 7);
-    normalize::ids(&mut root, &mut ctx);
-    normalize::values(file, &mut root, legacy_roles, &mut ctx)?;
     let keep = ["epoch", "num_updates", "admin_epoch"];
     root.attrs.retain(|(k, _)| keep.contains(&k.as_str()));
     root.attrs
@@ -380,6 +388,8 @@ pub fn upgrade(
         .retain(|n| !matches!(n, Node::Element(e) if e.name == "status"));
     root.children
         .push(Node::Element(Element::new("status", vec![])));
+    normalize::ids(&mut root, &mut ctx);
+    normalize::values(file, &mut root, legacy_roles, &mut ctx)?;
     let Some(conf) = root.child_mut("configuration") else {
         return Err(bad(file, "no <configuration> element".into()));
     };
@@ -422,6 +432,26 @@ pub fn upgrade(
                 }
             }
             _ => {}
+        }
+    }
+    // Constraints that named a drbddisk primitive now name its clone.
+    let moved: Vec<(String, String)> = ctx.drbd_moved.clone();
+    if !moved.is_empty() {
+        if let Some(c) = conf.child_mut("constraints") {
+            for k in c.elements_mut() {
+                let kid = k.get("id").unwrap_or_default().to_string();
+                for attr in ["rsc", "with-rsc", "first", "then"] {
+                    let Some(v) = k.get(attr).map(str::to_string) else {
+                        continue;
+                    };
+                    if let Some((_, clone)) = moved.iter().find(|(old, _)| *old == v) {
+                        k.set(attr, clone);
+                        ctx.warnings.push(format!(
+                            "{kid}: it named the drbddisk primitive {v}, now the promotable clone {clone}; check that it means the promoted role (add the role if so)"
+                        ));
+                    }
+                }
+            }
         }
     }
     if !drbd_constraints.is_empty() {
@@ -731,6 +761,32 @@ mod tests {
         );
         assert!(
             warnings.iter().any(|w| w.contains("r:1 -> r_1")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn constraints_on_drbddisk_follow_its_clone_and_loose_groups_are_reported() {
+        let old = wrap(
+            r#"<group id="g" collocated="false"><primitive class="heartbeat" id="dd" type="drbddisk"><instance_attributes id="i"><attributes><nvpair id="n" name="1" value="r0"/></attributes></instance_attributes></primitive>
+               <primitive id="fs" class="ocf" provider="heartbeat" type="Filesystem"/></group>
+               <primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"/>"#,
+            r#"<rsc_colocation id="c" from="ip" to="dd" score="INFINITY"/><rsc_order id="o" from="ip" to="dd"/>"#,
+        );
+        let (xml, warnings) = upgrade("o", &old, "pacemaker-3.9", "shimai").unwrap();
+        assert!(xml.contains(r#"with-rsc="drbd_r0-clone""#), "{xml}");
+        assert!(xml.contains(r#"first="drbd_r0-clone""#), "{xml}");
+        assert!(!xml.contains(r#""dd""#), "{xml}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("c: it named the drbddisk primitive dd")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("collocated=\"false\" dropped")),
             "{warnings:?}"
         );
     }
