@@ -165,6 +165,16 @@ fn the_unit_refuses_while_pacemaker_has_the_resource() {
     // Another resource is not the cluster's.
     let (code, err) = unit_check("r8", &env);
     assert_eq!(code, 0, "{err}");
+    // Pacemaker not running (no CIB answers here): the CIB it keeps on disk counts.
+    let (code, err) = unit_check(
+        "r7",
+        &[
+            ("SHIMAI_CIB_DISK", cib.to_str().unwrap()),
+            ("SHIMAI_RUN_DIR", run_dir.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("in the CIB on disk"), "{err}");
     // Names that could break out of the XPath are refused as names.
     let (code, err) = unit_check("r7']|//*['", &env);
     assert_eq!(code, 2, "{err}");
