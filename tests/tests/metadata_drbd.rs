@@ -312,6 +312,9 @@ fn drbd_9_identifiers_go_over_and_back() {
     assert!(line.contains("DRBD 9 (v09)"), "{line}");
     let gi = setup.adm_ok(0, &["get-gi", "r0"]);
     assert_eq!(gi4(&gi), gi4(&want), "{line}");
+    // Converting twice is harmless (runbooks may repeat a step).
+    let again = setup.adm_ok(0, &["convert-md", "r0"]);
+    assert!(again.contains("nothing to convert"), "{again}");
     // consistent, was-up-to-date, not primary, connected (8.4's flag order)
     assert!(gi.trim().ends_with(":1:1:0:1:0:0:0"), "{gi}");
     setup.adm_ok(0, &["convert-md", "--to", "drbd-v09", "r0"]);
@@ -323,6 +326,10 @@ fn drbd_9_identifiers_go_over_and_back() {
         &["get-gi"],
     ));
     assert_eq!(gi4(&got), gi4(&want));
+    // Between DRBD versions is drbdmeta's business.
+    let (code, out) = setup.adm_any(0, &["convert-md", "--to", "drbd-v08", "r0"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("convert it to shimai's first"), "{out}");
     // The node flags and the peer's connected flag came back too.
     let f: Vec<&str> = got.trim().split(':').collect();
     let w: Vec<&str> = want.trim().split(':').collect();
