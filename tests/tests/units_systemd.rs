@@ -495,3 +495,80 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
         "log lines went to RES.log instead of the journal:\n{log}"
     );
 }
+
+/// A cgroup named like systemd names a unit's, holding one process; on drop the process goes
+/// back to the root cgroup and the directories are removed.
+struct UnitCgroup {
+    root: PathBuf,
+    dirs: Vec<PathBuf>,
+    pid: String,
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.root.join("cgroup.procs"), &self.pid);
+        for d in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn the_drbd_agent_refuses_a_resource_whose_units_daemon_runs() {
+    if !have_root("units") {
+        return;
+    }
+    // The cgroup v2 hierarchy (pure, or systemd's "unified" beside v1).
+    let root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|r| r.join("cgroup.procs").is_file())
+        .expect("no cgroup v2 hierarchy mounted");
+    let dir = TempDir::new("unit-active");
+    let res = unique("act");
+    let conf = one_node(&dir, &res, &bin("shimaid"));
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let pid_file = run_dir.join(format!("{res}.pid"));
+    let _daemon = DaemonGuard {
+        pid_file: pid_file.clone(),
+    };
+    // Started the way `shimaiadm up` starts it; then put where systemd puts a unit's.
+    let out = run(Command::new(bin("shimaid"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["--node", "alpha", "--run-dir"])
+        .arg(&run_dir)
+        .arg(&res));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let unit = format!("shimai@{res}.service");
+    let slice = root.join(format!("{}.slice", unique("shimai-test")));
+    let cg = slice.join(&unit);
+    let _cgroup = UnitCgroup {
+        root: root.clone(),
+        dirs: vec![slice.clone(), cg.clone()],
+        pid: pid.clone(),
+    };
+    std::fs::create_dir_all(&cg).unwrap();
+    std::fs::write(cg.join("cgroup.procs"), &pid).unwrap();
+    let env = agent_env(&res, &conf, &run_dir);
+    let r = agent(&bin("ocf-drbd"), "start", &env);
+    assert_eq!(r.rc, 5, "OCF_ERR_INSTALLED expected: {r:?}");
+    let reason = r.exit_reason().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("shimaid (pid {pid}) runs in {unit}"))
+            && reason.contains(&format!("systemctl disable --now {unit}")),
+        "{reason}"
+    );
+    // The agent's monitor does not look (it forks nothing and reports the daemon).
+    let r = agent(&bin("ocf-drbd"), "monitor", &env);
+    assert_eq!(r.rc, 0, "{r:?}");
+}
