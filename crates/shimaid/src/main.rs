@@ -311,7 +311,10 @@ fn main() {
                 std::process::exit(0);
             }
             eprintln!("shimaid: {e}");
-            eprintln!("{USAGE}");
+            for line in USAGE.lines().take(3) {
+                eprintln!("{line}");
+            }
+            eprintln!("(shimaid --help lists the options)");
             std::process::exit(2);
         }
     };
