@@ -156,7 +156,7 @@ pub fn identify_filesystem(head: &[u8]) -> Option<Filesystem> {
             size: Some(u64::from(be32(head, 4)).saturating_mul(be64(head, 8))),
         });
     }
-    if at(65536 + 64, b"_BHRfS_M") {
+    if at(65536 + 64, b"_BHRfS_M") && head.len() >= 65536 + 0x78 {
         return Some(Filesystem {
             kind: "btrfs",
             size: Some(le64(head, 65536 + 0x70)),
