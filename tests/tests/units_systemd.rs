@@ -318,12 +318,16 @@ impl Drop for DaemonGuard {
     }
 }
 
-/// An enablement symlink `/etc/systemd/system/multi-user.target.wants/UNIT`, removed on drop.
-struct EnabledLink(PathBuf);
+/// An enablement symlink `/etc/systemd/system/multi-user.target.wants/UNIT`, removed on drop
+/// (with the directory, when the test created it).
+struct EnabledLink(PathBuf, Option<PathBuf>);
 
 impl Drop for EnabledLink {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        if let Some(d) = &self.1 {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
 
@@ -343,9 +347,10 @@ fn the_drbd_agent_refuses_a_resource_whose_unit_is_enabled() {
         pid_file: run_dir.join(format!("{res}.pid")),
     };
     let wants = Path::new("/etc/systemd/system/multi-user.target.wants");
+    let created = (!wants.exists()).then(|| wants.to_path_buf());
     std::fs::create_dir_all(wants).unwrap();
     let unit = format!("shimai@{res}.service");
-    let link = EnabledLink(wants.join(&unit));
+    let link = EnabledLink(wants.join(&unit), created);
     std::os::unix::fs::symlink("/lib/systemd/system/shimai@.service", &link.0).unwrap();
     let r = agent(&bin("ocf-drbd"), "start", &env);
     assert_eq!(r.rc, 5, "OCF_ERR_INSTALLED expected: {r:?}");
