@@ -223,15 +223,18 @@ fn from_drbd<IO: BlockIo>(
     let mut bitmap = read_bitmap(&dev, layout.bm_offset, data_size)?;
     if d.unclean {
         let ring = dev.read(layout.al_offset, layout.al_blocks as usize * AL_TR_SIZE)?;
+        let primary = flags.contains(MdFlags::PRIMARY_IND);
         match drbd::replay_al(&ring) {
             Some(h) => hot = h,
-            // Not one valid transaction: whatever was in flight is unknown.
-            None => flags.insert(MdFlags::FULL_SYNC),
+            // Not one valid transaction of a Primary's log: whatever was
+            // in flight is unknown (drbdmeta refuses to apply-al then).
+            None if primary => flags.insert(MdFlags::FULL_SYNC),
+            None => {}
         }
         // As `drbdmeta apply-al`: the extents are out of sync when the
         // node was Primary. (shimai's attach marks them again from its own
         // log whenever that is unclean; this is for a crash in between.)
-        if flags.contains(MdFlags::PRIMARY_IND) {
+        if primary && !hot.is_empty() {
             mark_extents(&mut bitmap, &hot);
             write_bitmap(&dev, layout.bm_offset, &bitmap, &hot)?;
         }
