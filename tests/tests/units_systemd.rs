@@ -458,6 +458,10 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
          sleep 1\n\
          kill -9 $(cat {run}/{res}.pid)\n\
          journalctl --no-pager -o verbose SHIMAI_RESOURCE={res}\n\
+         echo ==== syslog\n\
+         {shimaid} -c /nonexistent/shimai.conf --node alpha --foreground --log syslog:/run/systemd/journal/dev-log {res} 2>/dev/null || true\n\
+         sleep 0.5\n\
+         journalctl --no-pager -o verbose _TRANSPORT=syslog SYSLOG_IDENTIFIER=shimaid\n\
          kill $jpid\n",
         journald = journald.display(),
         shimaid = bin("shimaid").display(),
@@ -490,9 +494,20 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("SYSLOG_IDENTIFIER=shimaid"), "{text}");
-    assert!(text.contains(&format!("SHIMAI_RESOURCE={res}")), "{text}");
-    assert!(text.contains(&format!("MESSAGE={res}: ")), "{text}");
+    let (journal, syslog) = text.split_once("==== syslog").expect("both parts ran");
+    assert!(journal.contains("SYSLOG_IDENTIFIER=shimaid"), "{text}");
+    assert!(
+        journal.contains(&format!("SHIMAI_RESOURCE={res}")),
+        "{text}"
+    );
+    assert!(journal.contains(&format!("MESSAGE={res}: ")), "{text}");
+    // --log syslog: journald's syslog socket parses the tag, the severity and the message.
+    assert!(
+        syslog.contains(&format!("MESSAGE={res}: /nonexistent/shimai.conf"))
+            && syslog.contains("PRIORITY=3")
+            && syslog.contains("SYSLOG_FACILITY=3"),
+        "{syslog}"
+    );
     // The start-up file holds no log lines: only what a failing start would print.
     let log = std::fs::read_to_string(run_dir.join(format!("{res}.log"))).unwrap_or_default();
     assert!(
