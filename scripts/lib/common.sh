@@ -7,7 +7,7 @@ SHIMAI_PACKAGES=(
   pacemaker corosync crmsh apache2 curl
   nbdkit libnbd-bin fio g++
   drbd-utils
-  tgt libiscsi-bin
+  tgt libiscsi-bin python3
   systemd man-db dpkg-dev
 )
 

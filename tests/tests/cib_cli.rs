@@ -254,9 +254,23 @@ fn heartbeat2_cibs_are_upgraded() {
         && have_program("heartbeat2_cibs_are_upgraded", "cibadmin");
     for dir in dirs {
         let what = name(&dir);
-        let out = h2c(&dir, &["--upgrade-cib", "old-cib.xml"]);
+        let tmp = TempDir::new("cibup");
+        let cs = tmp.join("corosync.conf");
+        let out = h2c(
+            &dir,
+            &[
+                "--upgrade-cib",
+                "old-cib.xml",
+                "-c",
+                "ha.cf",
+                "--corosync",
+                cs.to_str().unwrap(),
+            ],
+        );
         let xml = ok(&out, &format!("{what}: --upgrade-cib"));
+        let corosync = std::fs::read_to_string(&cs).unwrap();
         golden(&dir.join("cib.xml"), &xml);
+        golden(&dir.join("corosync.conf"), &corosync);
         golden(&dir.join("warnings.txt"), &stderr(&out));
         for gone in [
             "<attributes>",
@@ -275,10 +289,10 @@ fn heartbeat2_cibs_are_upgraded() {
             };
             assert!(!bad, "{what}: `{gone}` survived the upgrade:\n{xml}");
         }
-        if !tools {
+        if !tools || !have_program("heartbeat2_cibs_are_upgraded", "corosync") {
             continue;
         }
-        let tmp = TempDir::new("cibup");
+        corosync_accepts(&what, &corosync);
         let file = tmp.join("cib.xml");
         std::fs::write(&file, &xml).unwrap();
         let v = shimai_tests::run(Command::new("crm_verify").arg("-V").arg("-x").arg(&file));
@@ -315,6 +329,25 @@ fn bad_old_cibs_are_refused_with_the_reason() {
             "has score=\"always\", which is neither",
         ),
     ];
+    // --corosync needs the ha.cf that corosync.conf is made of.
+    let out = h2c(
+        tmp.path(),
+        &[
+            "--upgrade-cib",
+            &dir.join("old-cib.xml").display().to_string(),
+            "-o",
+            "new.xml",
+            "--corosync",
+            "corosync.conf",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writes corosync.conf from ha.cf; give it with -c"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!tmp.join("new.xml").exists() && !tmp.join("corosync.conf").exists());
     for (text, want) in cases {
         std::fs::write(tmp.join("broken.xml"), text).unwrap();
         let out = h2c(

@@ -483,3 +483,33 @@ fn monitor_forks_nothing() {
     }
     assert_eq!(t.run(&target, "stop", "p_t", &tp).rc, 0);
 }
+
+#[test]
+fn a_chap_account_shared_by_two_targets_outlives_the_first_stop() {
+    if !prerequisites("a_chap_account_shared_by_two_targets_outlives_the_first_stop") {
+        return;
+    }
+    let t = Tgtd::start();
+    let target = t.agent("iSCSITarget");
+    let second = "iqn.2026-01.org.shimai.test:second";
+    let chap = [
+        ("incoming_username", "shared"),
+        ("incoming_password", "secret123456"),
+    ];
+    let a = [("iqn", IQN), ("tid", "1"), chap[0], chap[1]];
+    let b = [("iqn", second), ("tid", "2"), chap[0], chap[1]];
+    assert_eq!(t.run(&target, "start", "p_a", &a).rc, 0);
+    assert_eq!(t.run(&target, "start", "p_b", &b).rc, 0);
+    // Starting again (a re-probe found it running, or a restart) keeps it bound.
+    assert_eq!(t.run(&target, "start", "p_a", &a).rc, 0);
+    let accounts = || t.tgtadm(&["--mode", "account", "--op", "show"]).1;
+    assert_eq!(t.run(&target, "stop", "p_a", &a).rc, 0);
+    assert!(accounts().contains("shared"), "{}", accounts());
+    assert!(
+        t.show().contains("shared"),
+        "target b lost its account:\n{}",
+        t.show()
+    );
+    assert_eq!(t.run(&target, "stop", "p_b", &b).rc, 0);
+    assert!(!accounts().contains("shared"), "{}", accounts());
+}

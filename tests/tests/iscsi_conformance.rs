@@ -1,10 +1,16 @@
 //! SCSI conformance of a LUN our agents export: libiscsi's iscsi-test-cu
 //! families Read*, Write*, WriteSame*, WriteVerify*, Unmap, Inquiry,
 //! ReadCapacity*, Verify* and CompareAndWrite against tgtd on a plain loop
-//! device, and FUA writes reaching the backing device as flushes.
+//! device, and FUA writes reaching the backing device as flushes; then every
+//! test of those families that passes on the loop device must pass on a LUN
+//! backed by shimai's replicated device (two shimaid nodes, `attach fuse`).
 //! (libiscsi 1.19 has no SynchronizeCache family.)
 
 mod iscsi_support;
+#[path = "replication_support/mod.rs"]
+mod replication_support;
+
+use std::collections::BTreeSet;
 
 use std::process::{Command, Stdio};
 
@@ -124,4 +130,77 @@ fn fua_writes_reach_the_device_as_flushes() {
     let flushes = text.lines().filter(|l| l.contains("fdatasync(")).count();
     eprintln!("fdatasync calls by tgtd during FUA writes: {flushes}");
     assert!(flushes > 0, "no flush reached the device:\n{text}");
+}
+
+/// The tests iscsi-test-cu reports as passed (its verbose "Test: NAME ...passed" lines).
+fn passed(t: &Tgtd, lun: u32) -> (BTreeSet<String>, String) {
+    let (_, out) = iscsi(
+        "iscsi-test-cu",
+        &["-d", "-t", &FAMILIES.join(","), &t.url(IQN, lun)],
+    );
+    let mut suite = String::new();
+    let mut set = BTreeSet::new();
+    for l in out.lines().map(str::trim_start) {
+        if let Some(name) = l.strip_prefix("Suite: ") {
+            suite = name.trim().to_string();
+        } else if let Some((name, result)) =
+            l.strip_prefix("Test: ").and_then(|r| r.split_once(" ..."))
+        {
+            if result.trim_start().starts_with("passed") {
+                set.insert(format!("{suite}.{}", name.trim()));
+            }
+        }
+    }
+    (set, out)
+}
+
+#[test]
+fn the_replicated_device_passes_what_a_loop_device_passes() {
+    let test = "the_replicated_device_passes_what_a_loop_device_passes";
+    if !prerequisites(test)
+        || !replication_support::have(test, &["iscsi-test-cu", "nbdfuse", "losetup"])
+    {
+        return;
+    }
+    // Declared first, dropped last: tgtd lets go of the device before the nodes go down.
+    let mut pair = replication_support::Pair::new("iscsi-repl", 64, "  options { attach fuse; }");
+    pair.up_skip_sync();
+    pair.ok(0, r#"{"cmd":"primary"}"#);
+    let replicated = pair.device(0).to_string_lossy().into_owned();
+    let t = Tgtd::start();
+    let plain = shimai_tests::LoopDev::new(64, None);
+    export(&t, plain.path());
+    let lu2 = [
+        ("target_iqn", IQN),
+        ("lun", "2"),
+        ("path", replicated.as_str()),
+    ];
+    let lu = t.agent("iSCSILogicalUnit");
+    let r = t.run(&lu, "start", "p_lu2", &lu2);
+    assert_eq!(r.rc, 0, "{r:?}");
+    let (on_loop, loop_out) = passed(&t, 1);
+    assert!(
+        on_loop.len() >= 90,
+        "only {} passed on the loop device:\n{loop_out}",
+        on_loop.len()
+    );
+    let (on_repl, repl_out) = passed(&t, 2);
+    let missing: Vec<&String> = on_loop.difference(&on_repl).collect();
+    assert!(
+        missing.is_empty(),
+        "pass on a loop device, not on the replicated device: {missing:?}\n{repl_out}"
+    );
+    eprintln!(
+        "iscsi-test-cu: {} tests pass on the loop device, {} on the replicated device",
+        on_loop.len(),
+        on_repl.len()
+    );
+    assert_eq!(t.run(&lu, "stop", "p_lu2", &lu2).rc, 0);
+    // What the initiator wrote reached the peer: the replicas are identical.
+    pair.ok(0, r#"{"cmd":"secondary"}"#);
+    assert_eq!(
+        pair.data(0),
+        pair.data(1),
+        "the replicas differ after the conformance run"
+    );
 }

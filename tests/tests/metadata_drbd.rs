@@ -207,6 +207,13 @@ fn an_ext4_on_drbd_84_metadata_moves_over_and_back() {
     assert!(out.contains("DRBD 8.4 (v08) metadata"), "{out}");
     assert!(out.contains("shimaiadm convert-md r0"), "{out}");
 
+    // So does the daemon, which will not start on it.
+    let (code, out) = setup.adm_any(0, &["up", "r0"]);
+    let said = format!("{out}{}", setup.log(0));
+    assert_ne!(code, 0, "{said}");
+    assert!(said.contains("holds DRBD 8.4 (v08) metadata"), "{said}");
+    assert!(said.contains("shimaiadm convert-md r0"), "{said}");
+
     let line = setup.adm_ok(0, &["convert-md", "r0"]);
     assert!(line.contains("converted DRBD 8.4 (v08) metadata"), "{line}");
     assert_eq!(
@@ -305,6 +312,9 @@ fn drbd_9_identifiers_go_over_and_back() {
     assert!(line.contains("DRBD 9 (v09)"), "{line}");
     let gi = setup.adm_ok(0, &["get-gi", "r0"]);
     assert_eq!(gi4(&gi), gi4(&want), "{line}");
+    // Converting twice is harmless (runbooks may repeat a step).
+    let again = setup.adm_ok(0, &["convert-md", "r0"]);
+    assert!(again.contains("nothing to convert"), "{again}");
     // consistent, was-up-to-date, not primary, connected (8.4's flag order)
     assert!(gi.trim().ends_with(":1:1:0:1:0:0:0"), "{gi}");
     setup.adm_ok(0, &["convert-md", "--to", "drbd-v09", "r0"]);
@@ -316,6 +326,10 @@ fn drbd_9_identifiers_go_over_and_back() {
         &["get-gi"],
     ));
     assert_eq!(gi4(&got), gi4(&want));
+    // Between DRBD versions is drbdmeta's business.
+    let (code, out) = setup.adm_any(0, &["convert-md", "--to", "drbd-v08", "r0"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("convert it to shimai's first"), "{out}");
     // The node flags and the peer's connected flag came back too.
     let f: Vec<&str> = got.trim().split(':').collect();
     let w: Vec<&str> = want.trim().split(':').collect();
@@ -352,4 +366,133 @@ fn create_md_does_not_cut_a_filesystem_short() {
     assert_eq!(code, 1);
     // Nothing was written: the filesystem still checks clean.
     ok(std::process::Command::new("e2fsck").args(["-fn", &disk.dev]));
+}
+
+/// CRC32C as DRBD's activity log uses it: seed 0, no final inversion
+/// (drbd-utils' table implementation), written here independently of
+/// shimai's.
+fn drbd_crc32c(data: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// One DRBD 8.4 activity-log update transaction (`struct
+/// al_transaction_on_disk`): slots 0.. hold `extents`.
+fn al_transaction(tr_number: u32, context_size: u16, extents: &[u32]) -> Vec<u8> {
+    let mut b = vec![0u8; 4096];
+    b[0..4].copy_from_slice(&0x69cb_65a2u32.to_be_bytes());
+    b[4..8].copy_from_slice(&tr_number.to_be_bytes());
+    b[14..16].copy_from_slice(&(extents.len() as u16).to_be_bytes());
+    b[16..18].copy_from_slice(&context_size.to_be_bytes());
+    for i in 0..64 {
+        let (slot, extent) = match extents.get(i) {
+            Some(e) => (i as u16, *e),
+            None => (0xffff, u32::MAX),
+        };
+        b[36 + 2 * i..38 + 2 * i].copy_from_slice(&slot.to_be_bytes());
+        b[164 + 4 * i..168 + 4 * i].copy_from_slice(&extent.to_be_bytes());
+    }
+    for i in 0..919 {
+        let e = extents.get(i).copied().unwrap_or(u32::MAX);
+        b[420 + 4 * i..424 + 4 * i].copy_from_slice(&e.to_be_bytes());
+    }
+    let crc = drbd_crc32c(&b);
+    b[8..12].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// A DRBD activity log left unclean (a crashed Primary) means the same
+/// to drbdmeta's `apply-al` and to convert-md: the same extents out of
+/// sync; and the way back hands DRBD a clean log with them in the bitmap.
+#[test]
+fn an_unclean_drbd_activity_log_is_read_as_drbdmeta_reads_it() {
+    use std::os::unix::fs::FileExt;
+    if !have("metadata_drbd activity log", &["cp"]) {
+        return;
+    }
+    let dir = TempDir::new("mddrbd-al");
+    let a = Loop::new(dir.path(), "a", 256 << 20);
+    let v08 = |dev: &str, args: &[&str]| ok(&mut drbdmeta("v08", dev, "internal", &[], args));
+    v08(&a.dev, &["create-md"]);
+    v08(&a.dev, &["apply-al"]);
+    // An agreed size, so that the bitmap covers the data (restore-md
+    // leaves the log unclean, as an attached kernel would).
+    let dump = v08(&a.dev, &["dump-md"]).replace(
+        "la-size-sect 0;",
+        &format!("la-size-sect {};", dump_value_bm(&a.dev) / 512),
+    );
+    let dump_file = dir.join("dump");
+    std::fs::write(&dump_file, dump).unwrap();
+    v08(&a.dev, &["restore-md", &dump_file.display().to_string()]);
+    // It crashed as Primary: only then does an activity log count.
+    v08(
+        &a.dev,
+        &["set-gi", "0x6B6B6B6B6B6B6B6A:0:0x10:0:1:1:1:0:0:0:0"],
+    );
+    let dump = v08(&a.dev, &["dump-md"]);
+    let al_offset = dump_value(&dump, "al_offset");
+    let tr = al_transaction(1, 1237, &[3, 17]);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&a.dev)
+        .unwrap();
+    f.write_all_at(&tr, al_offset).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    // The same disk twice: one for drbdmeta, one for shimai.
+    let b_file = dir.join("b.img");
+    shimai_tests::sh(&format!(
+        "cp --sparse=always {} {}",
+        a.file.display(),
+        b_file.display()
+    ));
+    let b = Loop {
+        dev: shimai_tests::sh(&format!("losetup -f --show {}", b_file.display()))
+            .trim()
+            .to_string(),
+        file: b_file,
+    };
+
+    v08(&a.dev, &["apply-al"]);
+    let applied = v08(&a.dev, &["dump-md"]);
+    assert!(
+        applied.contains("# bits-set 2048;"),
+        "two 4 MiB extents:\n{applied}"
+    );
+
+    let other = dir.join("peer.img").display().to_string();
+    let setup = Setup::new(
+        TempDir::new("mddrbd-al-conf"),
+        [&b.dev, &other],
+        INTERNAL,
+        PORT + 4,
+        "",
+    );
+    let line = setup.adm_ok(0, &["convert-md", "r0"]);
+    assert!(
+        line.contains("8192 KiB out of sync, 2 activity-log extents kept"),
+        "{line}"
+    );
+    let md = setup.adm_ok(0, &["dump-md", "r0"]);
+    assert!(md.contains("hot-extents 3,17;"), "{md}");
+    setup.adm_ok(0, &["convert-md", "--to", "drbd-v08", "r0"]);
+    let back = v08(&b.dev, &["dump-md"]);
+    assert!(back.contains("# bits-set 2048;"), "{back}");
+    assert!(!back.contains("unclean"), "a clean log for DRBD:\n{back}");
+}
+
+/// The data area drbdmeta reports for the v08 metadata on `dev`.
+fn dump_value_bm(dev: &str) -> u64 {
+    let dump = ok(&mut drbdmeta("v08", dev, "internal", &[], &["dump-md"]));
+    dump_value(&dump, "bm_offset")
 }

@@ -165,6 +165,16 @@ fn the_unit_refuses_while_pacemaker_has_the_resource() {
     // Another resource is not the cluster's.
     let (code, err) = unit_check("r8", &env);
     assert_eq!(code, 0, "{err}");
+    // Pacemaker not running (no CIB answers here): the CIB it keeps on disk counts.
+    let (code, err) = unit_check(
+        "r7",
+        &[
+            ("SHIMAI_CIB_DISK", cib.to_str().unwrap()),
+            ("SHIMAI_RUN_DIR", run_dir.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("in the CIB on disk"), "{err}");
     // Names that could break out of the XPath are refused as names.
     let (code, err) = unit_check("r7']|//*['", &env);
     assert_eq!(code, 2, "{err}");
@@ -308,12 +318,16 @@ impl Drop for DaemonGuard {
     }
 }
 
-/// An enablement symlink `/etc/systemd/system/multi-user.target.wants/UNIT`, removed on drop.
-struct EnabledLink(PathBuf);
+/// An enablement symlink `/etc/systemd/system/multi-user.target.wants/UNIT`, removed on drop
+/// (with the directory, when the test created it).
+struct EnabledLink(PathBuf, Option<PathBuf>);
 
 impl Drop for EnabledLink {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        if let Some(d) = &self.1 {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
 
@@ -333,9 +347,10 @@ fn the_drbd_agent_refuses_a_resource_whose_unit_is_enabled() {
         pid_file: run_dir.join(format!("{res}.pid")),
     };
     let wants = Path::new("/etc/systemd/system/multi-user.target.wants");
+    let created = (!wants.exists()).then(|| wants.to_path_buf());
     std::fs::create_dir_all(wants).unwrap();
     let unit = format!("shimai@{res}.service");
-    let link = EnabledLink(wants.join(&unit));
+    let link = EnabledLink(wants.join(&unit), created);
     std::os::unix::fs::symlink("/lib/systemd/system/shimai@.service", &link.0).unwrap();
     let r = agent(&bin("ocf-drbd"), "start", &env);
     assert_eq!(r.rc, 5, "OCF_ERR_INSTALLED expected: {r:?}");
@@ -443,6 +458,10 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
          sleep 1\n\
          kill -9 $(cat {run}/{res}.pid)\n\
          journalctl --no-pager -o verbose SHIMAI_RESOURCE={res}\n\
+         echo ==== syslog\n\
+         {shimaid} -c /nonexistent/shimai.conf --node alpha --foreground --log syslog:/run/systemd/journal/dev-log {res} 2>/dev/null || true\n\
+         sleep 0.5\n\
+         journalctl --no-pager -o verbose _TRANSPORT=syslog SYSLOG_IDENTIFIER=shimaid\n\
          kill $jpid\n",
         journald = journald.display(),
         shimaid = bin("shimaid").display(),
@@ -455,6 +474,8 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
     let started = Instant::now();
     let mut child = Command::new("unshare")
         .args(["-m", "sh", "-c", &script])
+        // .cargo/config.toml pins stderr for the other suites; this one tests the default.
+        .env_remove("SHIMAI_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -473,13 +494,101 @@ fn a_detached_shimaid_logs_to_the_journal_with_its_resource_name() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("SYSLOG_IDENTIFIER=shimaid"), "{text}");
-    assert!(text.contains(&format!("SHIMAI_RESOURCE={res}")), "{text}");
-    assert!(text.contains(&format!("MESSAGE={res}: ")), "{text}");
+    let (journal, syslog) = text.split_once("==== syslog").expect("both parts ran");
+    assert!(journal.contains("SYSLOG_IDENTIFIER=shimaid"), "{text}");
+    assert!(
+        journal.contains(&format!("SHIMAI_RESOURCE={res}")),
+        "{text}"
+    );
+    assert!(journal.contains(&format!("MESSAGE={res}: ")), "{text}");
+    // --log syslog: journald's syslog socket parses the tag, the severity and the message.
+    assert!(
+        syslog.contains(&format!("MESSAGE={res}: /nonexistent/shimai.conf"))
+            && syslog.contains("PRIORITY=3")
+            && syslog.contains("SYSLOG_FACILITY=3"),
+        "{syslog}"
+    );
     // The start-up file holds no log lines: only what a failing start would print.
     let log = std::fs::read_to_string(run_dir.join(format!("{res}.log"))).unwrap_or_default();
     assert!(
         !log.contains(" INFO "),
         "log lines went to RES.log instead of the journal:\n{log}"
     );
+}
+
+/// A cgroup named like systemd names a unit's, holding one process; on drop the process goes
+/// back to the root cgroup and the directories are removed.
+struct UnitCgroup {
+    root: PathBuf,
+    dirs: Vec<PathBuf>,
+    pid: String,
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.root.join("cgroup.procs"), &self.pid);
+        for d in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn the_drbd_agent_refuses_a_resource_whose_units_daemon_runs() {
+    if !have_root("units") {
+        return;
+    }
+    // The cgroup v2 hierarchy (pure, or systemd's "unified" beside v1).
+    let root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|r| r.join("cgroup.procs").is_file())
+        .expect("no cgroup v2 hierarchy mounted");
+    let dir = TempDir::new("unit-active");
+    let res = unique("act");
+    let conf = one_node(&dir, &res, &bin("shimaid"));
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let pid_file = run_dir.join(format!("{res}.pid"));
+    let _daemon = DaemonGuard {
+        pid_file: pid_file.clone(),
+    };
+    // Started the way `shimaiadm up` starts it; then put where systemd puts a unit's.
+    let out = run(Command::new(bin("shimaid"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["--node", "alpha", "--run-dir"])
+        .arg(&run_dir)
+        .arg(&res));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let unit = format!("shimai@{res}.service");
+    let slice = root.join(format!("{}.slice", unique("shimai-test")));
+    let cg = slice.join(&unit);
+    let _cgroup = UnitCgroup {
+        root: root.clone(),
+        dirs: vec![slice.clone(), cg.clone()],
+        pid: pid.clone(),
+    };
+    std::fs::create_dir_all(&cg).unwrap();
+    std::fs::write(cg.join("cgroup.procs"), &pid).unwrap();
+    let env = agent_env(&res, &conf, &run_dir);
+    let r = agent(&bin("ocf-drbd"), "start", &env);
+    assert_eq!(r.rc, 5, "OCF_ERR_INSTALLED expected: {r:?}");
+    let reason = r.exit_reason().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("shimaid (pid {pid}) runs in {unit}"))
+            && reason.contains(&format!("systemctl disable --now {unit}")),
+        "{reason}"
+    );
+    // The agent's monitor does not look (it forks nothing and reports the daemon).
+    let r = agent(&bin("ocf-drbd"), "monitor", &env);
+    assert_eq!(r.rc, 0, "{r:?}");
 }

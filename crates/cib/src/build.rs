@@ -463,6 +463,64 @@ mod tests {
     }
 
     #[test]
+    fn ping_rules_only_where_ipfail_or_pingd_acted() {
+        let rules = |c: &Conversion| {
+            c.cluster
+                .constraints
+                .iter()
+                .filter(|k| matches!(k, Constraint::ScoreAttribute { .. }))
+                .count()
+        };
+        let base = "node a b\nbcast eth0\nauto_failback on\nping 10.0.0.254\n";
+        let c = conv("a IPaddr2::10.0.0.1\n", Some(base), &Options::default());
+        assert_eq!(rules(&c), 0);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("neither ipfail nor pingd")),
+            "{:?}",
+            c.warnings
+        );
+        let hacf = format!("{base}respawn root /usr/lib/heartbeat/pingd -m 100 -a conn\n");
+        let c = conv("a IPaddr2::10.0.0.1\n", Some(&hacf), &Options::default());
+        assert!(c.cluster.constraints.contains(&Constraint::ScoreAttribute {
+            id: "loc-group_1-conn".into(),
+            rsc: "group_1".into(),
+            attribute: "conn".into(),
+        }));
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("pingd -m 100") && w.contains("1000")),
+            "{:?}",
+            c.warnings
+        );
+        let xml = crate::xml::write(&c.cluster);
+        assert!(xml.contains(r#"name="multiplier" value="1000""#), "{xml}");
+        // auto_failback off with ipfail: finite stickiness while it fits.
+        let hacf = "node a b\nbcast eth0\nauto_failback off\nping 10.0.0.254\nrespawn hacluster /usr/lib/heartbeat/ipfail\n";
+        let c = conv(
+            "a IPaddr2::10.0.0.1 IPaddr2::10.0.0.2\n",
+            Some(hacf),
+            &Options::default(),
+        );
+        assert_eq!(
+            c.cluster.rsc_defaults,
+            vec![("resource-stickiness".to_string(), "200".to_string())]
+        );
+        let big = "a 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5\n";
+        let c = conv(big, Some(hacf), &Options::default());
+        assert_eq!(c.cluster.rsc_defaults[0].1, "INFINITY");
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("connectivity cannot move a running group")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn failback_monitors_and_old_schemas() {
         let opts = Options {
             monitor: false,

@@ -111,7 +111,7 @@ pub struct Cli {
     #[arg(long = "drbd-resource", value_name = "NAME")]
     pub drbd_resources: Vec<String>,
 
-    /// Rewrite a Heartbeat 2.x cib.xml (pre-1.0 syntax) for the current schema instead
+    /// Rewrite a Heartbeat 2.x cib.xml (pre-1.0 syntax) for the current schema instead; with --corosync, ha.cf (-c) gives the corosync.conf
     #[arg(long, value_name = "OLD.XML")]
     pub upgrade_cib: Option<PathBuf>,
 

@@ -57,7 +57,9 @@ pub fn command() -> Command {
                      stderr when stderr is a terminal or the journal stream systemd gives a unit \
                      (shimai@RES.service), else the journal when it runs (started by shimaiadm up \
                      or Pacemaker's drbd agent), else syslog when /dev/log exists, else stderr. \
-                     RUST_LOG sets the level (default info).",
+                     The environment variable SHIMAI_LOG, when set, is used instead of auto \
+                     (the test suites set SHIMAI_LOG=stderr in .cargo/config.toml, so that the \
+                     lines they read stay in RES.log). RUST_LOG sets the level (default info).",
                 ),
         )
         .arg(

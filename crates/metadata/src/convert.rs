@@ -223,13 +223,21 @@ fn from_drbd<IO: BlockIo>(
     let mut bitmap = read_bitmap(&dev, layout.bm_offset, data_size)?;
     if d.unclean {
         let ring = dev.read(layout.al_offset, layout.al_blocks as usize * AL_TR_SIZE)?;
+        let primary = flags.contains(MdFlags::PRIMARY_IND);
         match drbd::replay_al(&ring) {
             Some(h) => hot = h,
-            // Not one valid transaction: whatever was in flight is unknown.
-            None => flags.insert(MdFlags::FULL_SYNC),
+            // Not one valid transaction of a Primary's log: whatever was
+            // in flight is unknown (drbdmeta refuses to apply-al then).
+            None if primary => flags.insert(MdFlags::FULL_SYNC),
+            None => {}
         }
-        mark_extents(&mut bitmap, &hot);
-        write_bitmap(&dev, layout.bm_offset, &bitmap, &hot)?;
+        // As `drbdmeta apply-al`: the extents are out of sync when the
+        // node was Primary. (shimai's attach marks them again from its own
+        // log whenever that is unclean; this is for a crash in between.)
+        if primary && !hot.is_empty() {
+            mark_extents(&mut bitmap, &hot);
+            write_bitmap(&dev, layout.bm_offset, &bitmap, &hot)?;
+        }
     }
     flags.set(MdFlags::AL_CLEAN, !d.unclean);
     let sb = Superblock {
@@ -287,6 +295,17 @@ fn from_legacy<IO: BlockIo>(
             "the device shrank: restore its size",
         ));
     }
+    // At most the old second superblock and a bitmap block of rounding
+    // become data.
+    if layout.capacity.abs_diff(old.capacity) > 1 << 20 {
+        return Err(mismatch(
+            &dev.path,
+            "data area",
+            old.capacity,
+            layout.capacity,
+            "the first layout's metadata does not fit this device's size",
+        ));
+    }
     let bitmap = read_bitmap(&dev, old.bm_offset, old.data_size)?;
     let ring = dev.read(old.al_offset, old.al_blocks as usize * AL_TR_SIZE)?;
     let log = ActivityLog::replay(
@@ -296,7 +315,13 @@ fn from_legacy<IO: BlockIo>(
             .enumerate()
             .map(|(i, b)| (i as u32, AlTransaction::decode(b))),
     );
-    let hot = log.hot_extents();
+    // A clean shutdown leaves the last extents in the ring: they only
+    // count while the log is not clean.
+    let hot = if old.flags.contains(MdFlags::AL_CLEAN) {
+        Vec::new()
+    } else {
+        log.hot_extents()
+    };
     let mut bitmap = bitmap;
     mark_extents(&mut bitmap, &hot);
     // From here on the old superblocks are gone: a crash leaves no metadata.
@@ -424,7 +449,13 @@ pub fn to_drbd<IO: BlockIo>(
     let size = dev.size()?;
     let mut md = open(dev, placement)?;
     let l = *md.layout();
-    let hot = md.activity_log().hot_extents();
+    // After a clean down the ring still names the last extents; they only
+    // count while the log is not clean.
+    let hot = if md.flags().contains(MdFlags::AL_CLEAN) {
+        Vec::new()
+    } else {
+        md.activity_log().hot_extents()
+    };
     for e in &hot {
         md.bitmap_mut()
             .set_range(u64::from(*e) * AL_EXTENT_SIZE, AL_EXTENT_SIZE);
@@ -628,6 +659,19 @@ mod tests {
     }
 
     #[test]
+    fn after_a_clean_down_the_extents_left_in_the_ring_do_not_count() {
+        let disk = MemDisk::new(SIZE as usize);
+        let layout = Layout::internal("/dev/test", SIZE, 61).unwrap();
+        let mut md = create(dev(&disk), layout, 1).unwrap();
+        md.al_begin_transaction(&[4], &[]).unwrap();
+        md.detach_clean().unwrap();
+        drop(md);
+        let c = to_drbd(dev(&disk), Placement::Internal, DrbdVersion::V08, IDS).unwrap();
+        assert!(c.hot_extents.is_empty());
+        assert_eq!(c.out_of_sync_blocks, 0);
+    }
+
+    #[test]
     fn an_unclean_drbd_log_is_replayed_into_bitmap_and_log() {
         let disk = MemDisk::new(SIZE as usize);
         let layout = Layout::internal("/dev/test", SIZE, 61).unwrap();
@@ -639,9 +683,11 @@ mod tests {
             NodeIds { own: 0, peer: 1 },
         )
         .unwrap();
-        // As an attached 8.4 kernel leaves it: unclean magic, a transaction.
+        // As an attached 8.4 Primary leaves it: unclean magic, a transaction.
         let sb = layout.sb_offsets[0] as usize;
         disk.poke(sb + 60, &drbd::MAGIC_84_UNCLEAN.to_be_bytes());
+        let flags = (MdFlags::PRIMARY_IND | MdFlags::CONSISTENT).bits();
+        disk.poke(sb + 56, &flags.to_be_bytes());
         let tr = drbd::encode_al_transaction(1, 61, 0, &[2, 9], &[]);
         disk.poke(layout.al_offset as usize, &tr);
         let c = to_shimai(dev(&disk), Placement::Internal, SIZE, 61, IDS).unwrap();

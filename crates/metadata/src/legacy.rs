@@ -150,7 +150,17 @@ pub fn find<IO: BlockIo>(
             continue;
         }
         if let Ok(sb) = decode(&dev.read(off, SIZE)?) {
+            // Where the first layout put its metadata, and nowhere else.
+            let placed = match placement {
+                Placement::Internal => {
+                    sb.capacity == sb.md_offset
+                        && sb.md_offset.saturating_add(sb.md_size) == size / BLOCK * BLOCK
+                }
+                Placement::External => sb.md_offset == 0,
+                Placement::Indexed(i) => sb.md_offset == u64::from(i) * INDEXED_SLOT_SIZE,
+            };
             if sb.placement == placement
+                && placed
                 && sb.md_offset.saturating_add(sb.md_size) <= size
                 && best.as_ref().is_none_or(|b| sb.seq > b.seq)
             {

@@ -2,23 +2,28 @@
 //! know which data it holds (generation identifiers, flags), what differs
 //! from its peer (the quick-sync bitmap) and where writes may have been in
 //! flight (the activity log). The meaning is DRBD 8.4's
-//! (`reference/drbd.md` §1.7-1.9); the bytes are shimai's own.
+//! (`reference/drbd.md` §1.7-1.9); the places and sizes are DRBD's too,
+//! so the data area is the one `/dev/drbdN` had; the superblock and
+//! activity-log bytes are shimai's own, and [`convert`] translates
+//! DRBD's (`v08`, `v09` with one peer, [`drbd`]) and shimai's first layout
+//! ([`legacy`]) to them and back.
 //!
 //! # Layout
 //!
-//! Everything is in 4 KiB blocks, little-endian.
+//! Everything is in 4 KiB blocks, little-endian; sizes as drbd-utils'
+//! `drbdmeta` computes them ([`layout`]).
 //!
 //! ```text
 //! internal (meta-disk internal): metadata at the end of the backing device
 //!
-//!   0                                capacity                           backing size
-//!   | data ........................... | bitmap | AL ring | sb 0 | sb 1 |
-//!                                      `------------ md size ----------'
+//!   0                                capacity                     backing size
+//!   | data ........................... | bitmap | AL ring 32K | sb 0 : sb 1 |
+//!                                      `------------ md size -------------'
 //!
 //! external (meta-disk DEV): a separate device, from byte 0
 //!
-//!   0      4K     8K
-//!   | sb 0 | sb 1 | AL ring | bitmap ................ |
+//!   0             4K            36K
+//!   | sb 0 : sb 1 | AL ring 32K | bitmap ................ |
 //!
 //! indexed (meta-disk DEV [n]): the same, in 128 MiB slot n (at n x 128 MiB)
 //! ```
@@ -30,19 +35,24 @@
 //!
 //! # Why it is built this way
 //!
-//! - **Two superblock copies, written alternately.** A superblock write
-//!   that is cut short by power loss leaves a block that is half new, half
-//!   old. Each write goes to the copy *not* holding the newest state, with a
-//!   sequence number one higher; the reader takes the valid copy with the
-//!   highest number. A torn write therefore costs at most the change being
-//!   written, never the metadata (DRBD overwrites its one superblock in
-//!   place and relies on the sector being atomic).
+//! - **Two superblock copies, written alternately, in DRBD's one 4 KiB
+//!   superblock block.** A superblock write that is cut short by power
+//!   loss leaves a block that is half new, half old. Each write replaces
+//!   the 2 KiB copy *not* holding the newest state, with a sequence number
+//!   one higher, and rewrites the other copy with the bytes it already
+//!   has, so whichever sectors land, that copy stays intact; the reader
+//!   takes the valid copy with the highest number. A torn write therefore
+//!   costs at most the change being written, never the metadata (DRBD
+//!   overwrites its one superblock in place and relies on the sector being
+//!   atomic), and the metadata still takes exactly DRBD's room.
 //! - **A checksum on every block that must not be misread.** The superblock
 //!   and each activity-log transaction carry a CRC32C (the checksum with
 //!   hardware support on x86 and ARM), stored so that any torn or damaged
 //!   block fails it. The bitmap does not, see [`bitmap_block`].
 //! - **The superblock at the very end for internal metadata**, so a reader
-//!   finds it from the device size alone, and first on an external device.
+//!   finds it from the device size alone, and first on an external device
+//!   (where DRBD has it: a reader also recognises DRBD's superblock there
+//!   and names `convert-md` instead of "no metadata").
 //! - **The layout is stored and recomputed.** The reader checks that the
 //!   offsets in the superblock are the ones this version computes for its
 //!   sizes, so a superblock that decodes cannot send reads and writes into
@@ -121,6 +131,9 @@ pub fn fuzz_decode(data: &[u8]) {
     let _ = Superblock::decode(data);
     let _ = AlTransaction::decode(data);
     let _ = bitmap_block::decode_bitmap_block(data);
+    let _ = drbd::DrbdSuperblock::decode_for(data, Some(1));
+    let _ = drbd::replay_al(data);
+    let _ = legacy::decode(data);
     let blocks: Vec<&[u8]> = data.chunks(layout::BLOCK as usize).collect();
     for b in &blocks {
         let _ = Superblock::decode(b);
@@ -145,6 +158,7 @@ pub fn fuzz_decode(data: &[u8]) {
     ] {
         let dev = MetaDevice::new(&disk, "fuzz", "fuzz");
         let _ = detect(&dev, placement);
+        let _ = probe(&dev, placement);
         if let Ok(mut md) = open(dev, placement) {
             let _ = md.attach(true);
         }

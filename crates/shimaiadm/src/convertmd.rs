@@ -9,7 +9,9 @@
 use std::fs::{File, OpenOptions};
 
 use shimai_config::Resource;
-use shimai_metadata::{to_drbd, to_shimai, BlockIo, DrbdVersion, MetaDevice, NodeIds, Placement};
+use shimai_metadata::{
+    probe_for, to_drbd, to_shimai, BlockIo, DrbdVersion, Found, MetaDevice, NodeIds, Placement,
+};
 
 use crate::createmd::MdTarget;
 use crate::error::AdmError;
@@ -85,6 +87,41 @@ pub fn convert(t: &MdTarget, direction: Direction, ids: NodeIds) -> Result<Strin
         .and_then(|f| f.size())
         .map_err(device_err(&t.data))?;
     let dev = MetaDevice::new(file, t.md.as_str(), t.resource.as_str());
+    // Already in the wanted format: nothing to do, and a runbook that
+    // converts twice still succeeds.
+    let found = probe_for(&dev, t.placement, Some(ids.peer as usize))?;
+    let already = match (&found, direction) {
+        (Found::Shimai(_), Direction::ToShimai) => true,
+        (Found::Drbd(d), Direction::ToDrbd(v)) if d.version == v => true,
+        (Found::Drbd(d), Direction::ToDrbd(v)) => {
+            return Err(AdmError::Refused {
+                code: 1,
+                message: format!(
+                    "{}: {} holds DRBD {} metadata, not shimai's; convert it to shimai's first \
+                     (`shimaiadm convert-md {}`), or between DRBD versions with drbdmeta \
+                     (`drbdmeta ... {} create-md` offers to convert)",
+                    t.resource,
+                    t.md,
+                    d.version,
+                    t.resource,
+                    match v {
+                        DrbdVersion::V08 => "v08",
+                        DrbdVersion::V09 => "v09",
+                    }
+                ),
+            })
+        }
+        _ => false,
+    };
+    if already {
+        return Ok(format!(
+            "{}: {} already holds {}; nothing to convert (volume {})",
+            t.resource,
+            t.md,
+            found.describe(),
+            t.volume
+        ));
+    }
     match direction {
         Direction::ToShimai => {
             let c = to_shimai(dev, t.placement, data_size, t.al_extents, ids)?;

@@ -156,7 +156,7 @@ pub fn identify_filesystem(head: &[u8]) -> Option<Filesystem> {
             size: Some(u64::from(be32(head, 4)).saturating_mul(be64(head, 8))),
         });
     }
-    if at(65536 + 64, b"_BHRfS_M") {
+    if at(65536 + 64, b"_BHRfS_M") && head.len() >= 65536 + 0x78 {
         return Some(Filesystem {
             kind: "btrfs",
             size: Some(le64(head, 65536 + 0x70)),
@@ -278,7 +278,7 @@ pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, Adm
         if shrinks && !forced {
             return Err(AdmError::WouldOverwrite(format!(
                 "{}: {} holds {} {} {spans}, larger than the {} KiB of data the metadata would \
-                 leave: its end would be overwritten. {}Shrink the filesystem to at most {} KiB \
+                 leave: its end would be overwritten; {}shrink the filesystem to at most {} KiB \
                  first, or use external metadata (`meta-disk DEVICE;`); \
                  `shimaiadm create-md --force {}` overwrites anyway",
                 t.resource,
@@ -286,7 +286,7 @@ pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, Adm
                 article(fs.kind),
                 fs.kind,
                 capacity / 1024,
-                convert_hint(&plan.found, &t.resource),
+                convert_hint(&plan.found, &t.resource, "; "),
                 capacity / 1024,
                 t.resource
             )));
@@ -309,9 +309,13 @@ pub fn execute(plan: &Plan, overwrite: &mut Overwrite<'_>) -> Result<String, Adm
         }
     };
     if let Some(what) = existing {
-        let hint = convert_hint(&plan.found, &t.resource);
+        let hint = convert_hint(&plan.found, &t.resource, "; ");
+        let mut line = convert_hint(&plan.found, &t.resource, ".\n");
+        if let Some(first) = line.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
         let question = format!(
-            "{}: {} already holds {what}.\n{hint}Do you want to overwrite? [yes/no] ",
+            "{}: {} already holds {what}.\n{line}Do you want to overwrite? [yes/no] ",
             t.resource, t.md
         );
         let go = match overwrite {
@@ -352,12 +356,13 @@ fn article(kind: &str) -> &'static str {
     }
 }
 
-/// "run convert-md" when the metadata found can be converted.
-fn convert_hint(found: &Found, resource: &str) -> String {
+/// "run convert-md" when the metadata found can be converted; empty
+/// otherwise. Ends with `end` (". " or "; ").
+fn convert_hint(found: &Found, resource: &str, end: &str) -> String {
     match found {
         Found::Convertible(_) => format!(
-            "To keep its generation identifiers and bitmap (no full sync), run \
-             `shimaiadm convert-md {resource}` instead. "
+            "run `shimaiadm convert-md {resource}` instead to keep its generation identifiers \
+             and bitmap (no full sync){end}"
         ),
         _ => String::new(),
     }

@@ -24,7 +24,8 @@ const USAGE: &str = "usage: shimaid [-c FILE] [--node NAME] [--run-dir DIR] [--l
       --run-dir DIR  control socket, pid file and device mounts [default: $SHIMAI_RUN_DIR, else /run/shimai]
       --log DEST     where log lines go: journal, syslog, stderr, or an absolute FILE (appended);
                      journal:SOCKET and syslog:SOCKET name another socket [default: stderr on a
-                     terminal or under systemd, else the journal, else syslog, else stderr]
+                     terminal or under systemd, else the journal, else syslog, else stderr;
+                     $SHIMAI_LOG, when set, replaces auto]
   -f, --foreground   stay in the foreground (systemd); without it shimaid starts itself
                      detached and returns once the daemon answers on its control socket
       --create-md    write fresh metadata on the backing disk and exit
@@ -232,6 +233,8 @@ struct Args {
     create_md: bool,
     version: bool,
     log: LogDest,
+    /// `--log` was given (it wins over `SHIMAI_LOG`).
+    log_set: bool,
     resource: String,
     /// What to pass on to the detached child.
     forward: Vec<String>,
@@ -246,6 +249,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         create_md: false,
         version: false,
         log: LogDest::Auto,
+        log_set: false,
         resource: String::new(),
         forward: Vec::new(),
     };
@@ -275,6 +279,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--log" => {
                 let v = value(arg)?;
                 a.log = LogDest::parse(&v)?;
+                a.log_set = true;
                 a.forward.extend(["--log".into(), v]);
             }
             "--foreground" | "-f" => a.foreground = true,
@@ -306,7 +311,10 @@ fn main() {
                 std::process::exit(0);
             }
             eprintln!("shimaid: {e}");
-            eprintln!("{USAGE}");
+            for line in USAGE.lines().take(3) {
+                eprintln!("{line}");
+            }
+            eprintln!("(shimaid --help lists the options)");
             std::process::exit(2);
         }
     };
@@ -314,7 +322,17 @@ fn main() {
         println!("shimaid {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    let dest = args.log.clone().resolve();
+    let chosen = match std::env::var("SHIMAI_LOG") {
+        Ok(v) if !args.log_set && !v.is_empty() => match LogDest::parse(&v) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("shimaid {}: SHIMAI_LOG: {e}", args.resource);
+                std::process::exit(2);
+            }
+        },
+        _ => args.log.clone(),
+    };
+    let dest = chosen.resolve();
     if let Err(e) = init_logging(&dest, &args.resource) {
         eprintln!("shimaid {}: {e}", args.resource);
         std::process::exit(2);

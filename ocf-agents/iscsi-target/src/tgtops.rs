@@ -123,7 +123,8 @@ pub fn target_start(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exi
         }
     }
     let created = existing.is_none();
-    match configure_target(c, cfg, existing) {
+    let others: Vec<&Target> = all.iter().filter(|t| t.tid != tid).collect();
+    match configure_target(c, cfg, existing, &others) {
         Ok(()) => Ok(ExitCode::Success),
         Err(e) => {
             if created {
@@ -134,7 +135,12 @@ pub fn target_start(ctx: &Context, c: &Client, cfg: &TargetConfig) -> Result<Exi
     }
 }
 
-fn configure_target(c: &Client, cfg: &TargetConfig, existing: Option<&Target>) -> Result<()> {
+fn configure_target(
+    c: &Client,
+    cfg: &TargetConfig,
+    existing: Option<&Target>,
+    others: &[&Target],
+) -> Result<()> {
     let tid = cfg.tid.unwrap_or(0);
     for (k, v) in &cfg.additional {
         c.call(
@@ -175,13 +181,21 @@ fn configure_target(c: &Client, cfg: &TargetConfig, existing: Option<&Target>) -
         ) {
             Ok(_) => {}
             Err(e) if e.is(err::USER_EXIST) => {
-                // Possibly with another password: replace it, unless a target uses it.
-                let _ =
-                    c.call(&Request::new(Mode::Account, Op::Delete).body(format!("user={user}")));
-                let _ = c.call(
-                    &Request::new(Mode::Account, Op::New)
-                        .body(format!("user={user},password={pass}")),
-                );
+                // Possibly with another password: replace it, unless a target (ours too) has it bound.
+                let shared = others
+                    .iter()
+                    .chain(existing.iter())
+                    .any(|o| o.accounts.iter().any(|a| a == user));
+                if !shared {
+                    let _ = c.call(
+                        &Request::new(Mode::Account, Op::Delete).body(format!("user={user}")),
+                    );
+                    c.call(
+                        &Request::new(Mode::Account, Op::New)
+                            .body(format!("user={user},password={pass}")),
+                    )
+                    .map_err(|e| fail(&format!("creating CHAP account {user}"), &e))?;
+                }
             }
             Err(e) => return Err(fail(&format!("creating CHAP account {user}"), &e)),
         }

@@ -5,9 +5,9 @@
 //! the median wall time and CPU time (user+sys of the agent and everything it
 //! waited for), their ratios, and the number of processes the action starts.
 //!
-//! Usage: agent-bench [--runs N] [--check] [filesystem|ipaddr2]...
-//! Needs root: it creates a network namespace and a loop device, and removes
-//! them when done.
+//! Usage: agent-bench [--runs N] [--check] [filesystem|ipaddr2|iscsi]...
+//! Needs root: it creates a network namespace and a loop device, and starts a
+//! tgtd of its own (killed by PID), and removes them when done.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -135,7 +135,7 @@ fn main() {
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).unwrap_or(30),
             "--check" => check = true,
             "-h" | "--help" => {
-                println!("usage: agent-bench [--runs N] [--check] [filesystem|ipaddr2]...");
+                println!("usage: agent-bench [--runs N] [--check] [filesystem|ipaddr2|iscsi]...");
                 return;
             }
             other => only.push(other.to_string()),
@@ -234,6 +234,10 @@ fn main() {
             .join()
             .expect("IPaddr2 cases");
         });
+    }
+
+    if want("iscsi") {
+        bench_iscsi(&tmp, runs, &mut failures);
     }
 
     println!();
@@ -352,4 +356,131 @@ fn run_cases(
             }
         }
     }
+}
+
+/// A tgtd of the bench's own: its socket under `dir`, its portal on a free
+/// port of 127.0.0.1; killed by PID on drop (tgtd ignores SIGTERM).
+struct Tgtd(std::process::Child);
+
+impl Drop for Tgtd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bench_iscsi(tmp: &TempDir, runs: usize, failures: &mut Vec<String>) {
+    let dir = tmp.join("tgtd");
+    std::fs::create_dir_all(&dir).expect("tgtd dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let base = dir.join("socket");
+    let _tgtd = Tgtd(
+        Command::new("tgtd")
+            .args([
+                "-f",
+                "-C",
+                "0",
+                "--iscsi",
+                &format!("portal=127.0.0.1:{port}"),
+            ])
+            .env("TGT_IPC_SOCKET", &base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tgtd (apt-get install tgt)"),
+    );
+    let socket = dir.join("socket.0");
+    let t0 = Instant::now();
+    while !socket.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(socket.exists(), "tgtd did not create {}", socket.display());
+    // Our binary picks its agent by the name it is run as.
+    let names = tmp.join("iscsi-agents");
+    std::fs::create_dir_all(&names).expect("agents dir");
+    for n in ["iSCSITarget", "iSCSILogicalUnit"] {
+        let _ = std::fs::remove_file(names.join(n));
+        std::os::unix::fs::symlink(bin_release("ocf-iscsi-target"), names.join(n))
+            .expect("symlink agent");
+    }
+    let backing = tmp.join("lu.img");
+    std::fs::File::create(&backing)
+        .and_then(|f| f.set_len(64 << 20))
+        .expect("backing file");
+    let iqn = "iqn.2026-01.org.shimai.bench:disk";
+    let ipc = ("TGT_IPC_SOCKET".to_string(), base.display().to_string());
+    let tenv = vec![
+        ipc.clone(),
+        ("OCF_RESKEY_iqn".to_string(), iqn.to_string()),
+        ("OCF_RESKEY_tid".into(), "1".into()),
+    ];
+    let lenv = vec![
+        ipc,
+        ("OCF_RESKEY_target_iqn".to_string(), iqn.to_string()),
+        ("OCF_RESKEY_lun".into(), "1".into()),
+        ("OCF_RESKEY_path".into(), backing.display().to_string()),
+    ];
+    let monitor = |e: &Vec<(String, String)>| {
+        let mut e = e.clone();
+        e.push(("OCF_RESKEY_CRM_meta_interval".into(), "10000".into()));
+        e
+    };
+    let ours_t = names.join("iSCSITarget");
+    let ours_l = names.join("iSCSILogicalUnit");
+    let cases = vec![
+        case("iSCSITarget", "meta-data", &["meta-data"], &tenv),
+        case("iSCSITarget", "validate-all", &["validate-all"], &tenv),
+        case("iSCSITarget", "start+stop", &["start", "stop"], &tenv),
+        case(
+            "iSCSITarget",
+            "monitor (running)",
+            &["monitor"],
+            &monitor(&tenv),
+        ),
+    ];
+    run_cases(
+        &cases,
+        &ours_t,
+        &reference_agent("iSCSITarget"),
+        runs,
+        tmp,
+        failures,
+        || {
+            let st = command(&ours_t, "start", &tenv).status().expect("start");
+            assert!(
+                st.success(),
+                "could not start the target for the monitor case"
+            );
+        },
+    );
+    // The target stays for the logical unit's cases.
+    let cases = vec![
+        case("iSCSILU", "meta-data", &["meta-data"], &lenv),
+        case("iSCSILU", "validate-all", &["validate-all"], &lenv),
+        case("iSCSILU", "start+stop", &["start", "stop"], &lenv),
+        case(
+            "iSCSILU",
+            "monitor (running)",
+            &["monitor"],
+            &monitor(&lenv),
+        ),
+    ];
+    run_cases(
+        &cases,
+        &ours_l,
+        &reference_agent("iSCSILogicalUnit"),
+        runs,
+        tmp,
+        failures,
+        || {
+            let st = command(&ours_l, "start", &lenv).status().expect("start");
+            assert!(st.success(), "could not start the LU for the monitor case");
+        },
+    );
+    let _ = command(&ours_l, "stop", &lenv).status();
+    let _ = command(&ours_t, "stop", &tenv).status();
 }

@@ -72,6 +72,47 @@ pub fn crmsh_loads_the_same(what: &str, load: &[&str], file: &Path, ours: &str) 
     );
 }
 
+/// `corosync -t` parses a corosync.conf and exits. It needs the key file
+/// and the local host in the nodelist, so the keyfile is pointed at a fresh
+/// key and the first node gets this machine's name and loopback addresses.
+pub fn corosync_accepts(what: &str, text: &str) {
+    let host = shimai_tests::sh("uname -n").trim().to_string();
+    let tmp = shimai_tests::TempDir::new("cibcs");
+    let key = tmp.join("authkey");
+    let bytes = shimai_tests::run(Command::new("head").args(["-c", "256", "/dev/urandom"])).stdout;
+    std::fs::write(&key, bytes).unwrap();
+    let mut node = 0;
+    let mut conf = String::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let fixed = if t.starts_with("keyfile:") {
+            format!("    keyfile: {}", key.display())
+        } else if t.starts_with("nodeid:") {
+            node += 1;
+            line.to_string()
+        } else if t.starts_with("name:") && node == 0 && text.contains("nodelist") {
+            format!("        name: {host}")
+        } else if let Some(rest) = t.strip_prefix("ring") {
+            let link: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            format!("        ring{link}_addr: 127.0.{link}.{node}")
+        } else {
+            line.to_string()
+        };
+        conf.push_str(&fixed);
+        conf.push('\n');
+    }
+    let file = tmp.join("corosync.conf");
+    std::fs::write(&file, &conf).unwrap();
+    let out = shimai_tests::run(Command::new("corosync").arg("-t").arg("-c").arg(&file));
+    assert!(
+        out.status.success(),
+        "{what}: corosync -t rejects corosync.conf ({}):\n{}{}\n{conf}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn name(dir: &Path) -> String {
     dir.file_name().unwrap().to_string_lossy().into_owned()
 }

@@ -66,6 +66,42 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Some(o) => outputs.push((o, new)),
             None => stdout = new,
         }
+        if let Some(c) = &cli.corosync {
+            // The cluster's corosync.conf comes from its ha.cf, as for R1.
+            let hacf_path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| cli.root.join("etc/ha.d/ha.cf"));
+            let hacf_text = read(&hacf_path).map_err(|Failure(code, e)| {
+                Failure(
+                    code,
+                    e.context("--corosync with --upgrade-cib writes corosync.conf from ha.cf; give it with -c"),
+                )
+            })?;
+            let auth_path = cli.authkeys.clone().or_else(|| {
+                let p = hacf_path.parent()?.join("authkeys");
+                p.exists().then_some(p)
+            });
+            let auth_text = match &auth_path {
+                Some(p) => Some(read(p)?),
+                None => None,
+            };
+            let names = (
+                hacf_path.display().to_string(),
+                auth_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+            let (conf, warnings) = upgrade::corosync(
+                (&names.0, &hacf_text),
+                auth_text.as_deref().map(|t| (names.1.as_str(), t)),
+                (&name, &text),
+            )
+            .map_err(|e| Failure(e.exit_code() as u8, e.into()))?;
+            warnings.iter().for_each(|w| warn(w));
+            outputs.push((c, conf));
+        }
         return emit(cli, outputs, stdout);
     }
     let hr_path = cli

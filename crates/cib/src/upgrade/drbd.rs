@@ -69,6 +69,7 @@ pub(super) fn drbddisk_to_clones(
             }
             let id = format!("drbd_{}", crate::model::sanitize_id(&res));
             let clone_id = format!("{id}-clone");
+            ctx.drbd_moved.push((old_id.clone(), clone_id.clone()));
             ctx.warnings.push(format!(
                 "{old_id}: heartbeat-class drbddisk {res} became the promotable clone {clone_id} (ocf:{provider}:drbd); the group now starts after the promotion"
             ));

@@ -72,6 +72,8 @@ fn meta_option(name: &str) -> Option<&'static str> {
 
 pub(super) struct Ctx {
     pub(super) warnings: Vec<String>,
+    /// drbddisk primitive ids and the clone that replaced each.
+    pub(super) drbd_moved: Vec<(String, String)>,
     rsc_defaults: Vec<(String, String)>,
     op_defaults: Vec<(String, String)>,
 }
@@ -160,8 +162,15 @@ fn fix_resource(e: &mut Element, env: &Env, ctx: &mut Ctx) -> Result<(), Error> 
             meta.push(("promotable".into(), "true".into()));
         }
         "group" => {
-            e.take("ordered");
-            e.take("collocated");
+            for k in ["ordered", "collocated"] {
+                if let Some(v) = e.take(k) {
+                    if crate::hacf::boolean(&v) == Some(false) {
+                        ctx.warnings.push(format!(
+                            "{id}: {k}=\"{v}\" dropped: a Pacemaker group always starts its members in order on one node; make them separate resources with constraints if they must not be"
+                        ));
+                    }
+                }
+            }
         }
         _ => {}
     }
@@ -362,6 +371,7 @@ pub fn upgrade(
     unwrap_attributes(&mut root);
     let mut ctx = Ctx {
         warnings: Vec::new(),
+        drbd_moved: Vec::new(),
         rsc_defaults: Vec::new(),
         op_defaults: Vec::new(),
     };
@@ -370,8 +380,6 @@ pub fn upgrade(
         .strip_prefix("pacemaker-3.")
         .and_then(|m| m.parse::<u32>().ok())
         .is_some_and(|m| m < 7);
-    normalize::ids(&mut root, &mut ctx);
-    normalize::values(file, &mut root, legacy_roles, &mut ctx)?;
     let keep = ["epoch", "num_updates", "admin_epoch"];
     root.attrs.retain(|(k, _)| keep.contains(&k.as_str()));
     root.attrs
@@ -380,6 +388,8 @@ pub fn upgrade(
         .retain(|n| !matches!(n, Node::Element(e) if e.name == "status"));
     root.children
         .push(Node::Element(Element::new("status", vec![])));
+    normalize::ids(&mut root, &mut ctx);
+    normalize::values(file, &mut root, legacy_roles, &mut ctx)?;
     let Some(conf) = root.child_mut("configuration") else {
         return Err(bad(file, "no <configuration> element".into()));
     };
@@ -424,6 +434,26 @@ pub fn upgrade(
             _ => {}
         }
     }
+    // Constraints that named a drbddisk primitive now name its clone.
+    let moved: Vec<(String, String)> = ctx.drbd_moved.clone();
+    if !moved.is_empty() {
+        if let Some(c) = conf.child_mut("constraints") {
+            for k in c.elements_mut() {
+                let kid = k.get("id").unwrap_or_default().to_string();
+                for attr in ["rsc", "with-rsc", "first", "then"] {
+                    let Some(v) = k.get(attr).map(str::to_string) else {
+                        continue;
+                    };
+                    if let Some((_, clone)) = moved.iter().find(|(old, _)| *old == v) {
+                        k.set(attr, clone);
+                        ctx.warnings.push(format!(
+                            "{kid}: it named the drbddisk primitive {v}, now the promotable clone {clone}; check that it means the promoted role (add the role if so)"
+                        ));
+                    }
+                }
+            }
+        }
+    }
     if !drbd_constraints.is_empty() {
         if conf.child_mut("constraints").is_none() {
             conf.children
@@ -459,6 +489,106 @@ pub fn upgrade(
     let mut s = String::from_utf8_lossy(&w.into_inner()).into_owned();
     s.push('\n');
     Ok((s, ctx.warnings))
+}
+
+/// The corosync.conf of an upgraded cluster: ha.cf's nodes, media and
+/// timers (and authkeys' method), as a haresources conversion makes it.
+/// The nodes are ha.cf's `node` lines, else the old CIB's nodes. Returns
+/// the file and what the user must know.
+pub fn corosync(
+    hacf: (&str, &str),
+    authkeys: Option<(&str, &str)>,
+    old_cib: (&str, &str),
+) -> Result<(String, Vec<String>), Error> {
+    let cf = crate::hacf::parse(hacf.0, hacf.1)?;
+    let auth = match authkeys {
+        Some((name, text)) => Some(crate::authkeys::parse(name, text)?),
+        None => None,
+    };
+    let root = parse(old_cib.0, old_cib.1)?;
+    let mut cib_nodes: Vec<String> = Vec::new();
+    for n in &root.children {
+        let Node::Element(conf) = n else { continue };
+        for sect in conf.children.iter().filter_map(|c| match c {
+            Node::Element(e) if e.name == "nodes" => Some(e),
+            _ => None,
+        }) {
+            for node in sect.children.iter().filter_map(|c| match c {
+                Node::Element(e) => e.get("uname"),
+                _ => None,
+            }) {
+                cib_nodes.push(node.to_lowercase());
+            }
+        }
+    }
+    // With the CRM, failback was the CIB's stickiness, not auto_failback.
+    let mut warnings: Vec<String> = cf
+        .warnings
+        .iter()
+        .filter(|w| !(cf.crm && w.contains("no auto_failback line")))
+        .cloned()
+        .collect();
+    let nodes = if cf.nodes.is_empty() {
+        cib_nodes.clone()
+    } else {
+        cf.nodes.clone()
+    };
+    if nodes.is_empty() {
+        return Err(Error::Empty {
+            file: hacf.0.into(),
+            what: "no `node` line, and the old cib.xml lists no node".into(),
+            fix: "add the `node` lines Heartbeat used (ha.cf's node NAME...)".into(),
+        });
+    }
+    if !cib_nodes.is_empty() && cib_nodes != nodes {
+        warnings.push(format!(
+            "{}: the nodes ({}) differ from the old cib.xml's ({}); corosync.conf uses ha.cf's, in its order, and the CIB's node ids 1, 2... follow the cib.xml's order: make them agree",
+            hacf.0,
+            nodes.join(" "),
+            cib_nodes.join(" ")
+        ));
+    }
+    if let Some(dev) = &cf.watchdog {
+        warnings.push(format!(
+            "watchdog {dev}: Heartbeat let the watchdog reboot a hung node; in Pacemaker use sbd with this device (stonith-watchdog-timeout); not configured here"
+        ));
+    }
+    for (user, args) in &cf.respawn {
+        let program = args
+            .first()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .unwrap_or_default();
+        warnings.push(match program {
+            "pingd" | "ipfail" => format!(
+                "respawn {program}: connectivity is the CIB's business now: an ocf:pacemaker:ping clone and a location rule with score-attribute (the upgrade turns an ocf:heartbeat:pingd clone into one)"
+            ),
+            "dopd" => "respawn dopd: use DRBD's `fencing resource-only;` with the crm-fence-peer.9.sh handlers instead".into(),
+            other => format!(
+                "respawn {user} {other}: Pacemaker does not respawn programs; run it as a systemd unit or an ocf:heartbeat:anything clone"
+            ),
+        });
+    }
+    if !cf.crm {
+        warnings.push(format!(
+            "{}: no `crm on` line: was this the ha.cf of the cluster that wrote the cib.xml?",
+            hacf.0
+        ));
+    }
+    let corosync = crate::totem::corosync(Some(&cf), &nodes, auth, &mut warnings);
+    let cluster = crate::model::Cluster {
+        name: cf.cluster.clone().unwrap_or_else(|| "hacluster".into()),
+        schema: String::new(),
+        legacy_roles: false,
+        nodes,
+        properties: Vec::new(),
+        rsc_defaults: Vec::new(),
+        op_defaults: Vec::new(),
+        resources: Vec::new(),
+        constraints: Vec::new(),
+        comments: Vec::new(),
+        corosync,
+    };
+    Ok((crate::corosync::write(&cluster), warnings))
 }
 
 #[cfg(test)]
@@ -631,6 +761,32 @@ mod tests {
         );
         assert!(
             warnings.iter().any(|w| w.contains("r:1 -> r_1")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn constraints_on_drbddisk_follow_its_clone_and_loose_groups_are_reported() {
+        let old = wrap(
+            r#"<group id="g" collocated="false"><primitive class="heartbeat" id="dd" type="drbddisk"><instance_attributes id="i"><attributes><nvpair id="n" name="1" value="r0"/></attributes></instance_attributes></primitive>
+               <primitive id="fs" class="ocf" provider="heartbeat" type="Filesystem"/></group>
+               <primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"/>"#,
+            r#"<rsc_colocation id="c" from="ip" to="dd" score="INFINITY"/><rsc_order id="o" from="ip" to="dd"/>"#,
+        );
+        let (xml, warnings) = upgrade("o", &old, "pacemaker-3.9", "shimai").unwrap();
+        assert!(xml.contains(r#"with-rsc="drbd_r0-clone""#), "{xml}");
+        assert!(xml.contains(r#"first="drbd_r0-clone""#), "{xml}");
+        assert!(!xml.contains(r#""dd""#), "{xml}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("c: it named the drbddisk primitive dd")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("collocated=\"false\" dropped")),
             "{warnings:?}"
         );
     }

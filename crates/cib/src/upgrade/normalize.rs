@@ -123,7 +123,12 @@ pub(super) fn ids(root: &mut Element, ctx: &mut Ctx) {
 fn fill(e: &mut Element, parent: &str, ids: &mut Ids) {
     let here = e.get("id").unwrap_or(parent).to_string();
     for c in e.elements_mut() {
-        if NEED_ID.contains(&c.name.as_str()) {
+        // Every id the schema types as an XML ID (all but a node's, which
+        // is renumbered, and resources', done first) must be a valid one.
+        let typed = c.get("id").is_some()
+            && !matches!(c.name.as_str(), "node" | "resource_ref")
+            && !REFERENCED.contains(&c.name.as_str());
+        if NEED_ID.contains(&c.name.as_str()) || typed {
             match c.get("id").map(str::to_string) {
                 Some(old) => {
                     let new = ids.unique(sanitize_id(&old));
