@@ -118,7 +118,10 @@ fn a_stopped_secondary_is_expelled_and_the_primary_stays_within_its_memory_bound
     p.wait(0, "connection", "Connected", 30);
     p.wait(1, "disk", "UpToDate", 120);
     p.wait(0, "peer_disk", "UpToDate", 10);
-    assert!(p.data(0) == p.data(1), "replicas identical after the resync");
+    assert!(
+        p.data(0) == p.data(1),
+        "replicas identical after the resync"
+    );
 }
 
 #[test]
