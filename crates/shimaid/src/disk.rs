@@ -17,28 +17,7 @@ use crate::engine::Input;
 use crate::setup::SharedFile;
 
 /// One disk operation the core asked for.
-#[derive(Debug)]
-pub enum Job {
-    Write {
-        io: IoId,
-        offset: u64,
-        data: Vec<u8>,
-        fua: bool,
-    },
-    Read {
-        io: IoId,
-        offset: u64,
-        len: u64,
-    },
-    Trim {
-        io: IoId,
-        offset: u64,
-        len: u64,
-    },
-    Flush {
-        io: IoId,
-    },
-}
+pub use crate::driver::DiskOp as Job;
 
 const THREADS: usize = 4;
 

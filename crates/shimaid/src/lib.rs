@@ -24,6 +24,7 @@ pub mod control;
 pub mod daemon;
 pub mod device;
 pub mod disk;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod handlers;

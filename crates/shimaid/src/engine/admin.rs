@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use shimai_replication::{AdminCmd, Event, Role};
+use shimai_replication::{AdminCmd, Role};
 
 use super::{Engine, Input};
 use crate::control::{Reply, Request};
@@ -15,7 +15,7 @@ use crate::setup;
 
 impl Engine {
     fn admin(&mut self, cmd: AdminCmd) -> Reply {
-        match self.core.handle(Event::Admin(cmd)) {
+        match self.drv.admin(cmd) {
             Ok(()) => Reply::Ok { message: None },
             Err(e) => Reply::Refused {
                 code: e.exit_code(),
@@ -37,7 +37,7 @@ impl Engine {
         }
         match req {
             Request::Status => Reply::Status(Box::new(report::status_report(
-                &self.core.status(),
+                &self.drv.core().status(),
                 &Names {
                     resource: self.res(),
                     node: &self.settings.node,
@@ -45,7 +45,7 @@ impl Engine {
                     device: self.device.as_ref().map(|d| d.path.display().to_string()),
                     minor: self.plan.minor,
                     size: self.size,
-                    split_brain: self.split_brain,
+                    split_brain: self.drv.io.split_brain,
                 },
             ))),
             Request::Primary { force } => self.primary(force),
@@ -55,11 +55,11 @@ impl Engine {
             }
             Request::Disconnect => self.admin(AdminCmd::Disconnect),
             Request::Attach => {
-                let p = self.md.persisted();
+                let p = self.drv.io.md.persisted();
                 self.admin(AdminCmd::Attach(p))
             }
             Request::Detach => {
-                if self.core.role() == Role::Primary {
+                if self.drv.core().role() == Role::Primary {
                     return self.refused(
                         "detach refused while Primary: run `shimaiadm secondary` first".into(),
                     );
@@ -89,16 +89,15 @@ impl Engine {
     }
 
     fn primary(&mut self, force: bool) -> Reply {
-        let was = self.core.role();
+        let was = self.drv.core().role();
         let r = self.admin(AdminCmd::Primary { force });
         if !matches!(r, Reply::Ok { .. }) || was == Role::Primary {
             return r;
         }
-        self.perform();
         if let Err(e) = self.make_device() {
             self.device = None;
             self.export = None;
-            let _ = self.core.handle(Event::Admin(AdminCmd::Secondary));
+            let _ = self.drv.admin(AdminCmd::Secondary);
             return self.refused(format!(
                 "promoted, but the block device failed, so demoted again: {e}"
             ));
@@ -122,10 +121,7 @@ impl Engine {
                 Ok(i @ (Input::Control { .. } | Input::Signal(_) | Input::Stop)) => {
                     self.deferred.push_back(i)
                 }
-                Ok(i) => {
-                    self.input(i);
-                    self.perform();
-                }
+                Ok(i) => self.input(i),
                 Err(_) => {}
             }
         }
@@ -190,7 +186,7 @@ impl Engine {
     }
 
     fn secondary(&mut self) -> Reply {
-        if self.core.role() == Role::Primary {
+        if self.drv.core().role() == Role::Primary {
             if let Err(e) = self.release_device("secondary") {
                 return self.refused(e);
             }
@@ -199,22 +195,21 @@ impl Engine {
     }
 
     pub(super) fn down(&mut self) -> Reply {
-        if self.core.role() == Role::Primary {
+        if self.drv.core().role() == Role::Primary {
             if let Err(e) = self.release_device("down") {
                 return self.refused(e);
             }
-            let _ = self.core.handle(Event::Admin(AdminCmd::Secondary));
+            let _ = self.drv.admin(AdminCmd::Secondary);
         }
-        let _ = self.core.handle(Event::Admin(AdminCmd::Disconnect));
-        self.perform();
-        let _ = self.core.handle(Event::Admin(AdminCmd::Detach));
+        let _ = self.drv.admin(AdminCmd::Disconnect);
+        let _ = self.drv.admin(AdminCmd::Detach);
         Reply::Ok { message: None }
     }
 
     fn adjust(&mut self) -> Reply {
         match setup::plan(&self.settings) {
             Ok(p) => {
-                let mut now = self.core.config().clone();
+                let mut now = self.drv.core().config().clone();
                 now.size = 0;
                 if p.core == now
                     && p.my_addr == self.plan.my_addr

@@ -1,32 +1,32 @@
-//! The daemon's loop: one thread owns the replication core and the metadata. Every other
-//! thread (peer reader and writer, disk workers, NBD connections, control clients, the timer)
-//! only sends [`Input`]s here; the engine feeds them to the core as events and performs the
-//! core's actions in order. The engine adds no replication logic: it routes, persists, and
-//! manages what the core cannot know about (the export, the block device, handlers).
+//! The daemon's loop: one thread owns the [`Driver`] (the replication core and what is done
+//! with its actions) and everything around it that only a daemon has: the export, the block
+//! device, the control verbs, `events` subscribers. Every other thread (peer reader and
+//! writer, disk workers, NBD connections, control clients, the timer) only sends [`Input`]s
+//! here. The engine adds no replication logic, and performs no core action itself: the
+//! driver does, through [`Daemon`], this process's implementation of the I/O boundary.
 
-use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use shimai_metadata::Metadata;
-use shimai_nbd::Command;
+use shimai_nbd::{Command, Completion, NbdErrno};
 use shimai_replication::{
-    wire, Action, Core, DiskResult, Event, Handler, Level, ReqId, StateChange, TransportCmd,
+    wire, Core, DiskResult, Event, Handler, IoId, Level, MetaRecord, StateChange, TransportCmd,
 };
 
 use crate::control::{Reply, Request};
 use crate::device::Device;
 use crate::disk::Job;
+use crate::driver::{DiskOp, Driver, Io};
 use crate::nbd::{ConnMsg, Export};
 use crate::peer::{Link, Out, Transport};
 use crate::report;
 use crate::setup::{self, Plan, Settings, SharedFile};
 
 mod admin;
-mod client;
 
-use client::Group;
-pub use client::MAX_REQUEST;
+pub use crate::driver::MAX_REQUEST;
 
 /// Everything that can happen to the daemon.
 pub enum Input {
@@ -77,36 +77,176 @@ pub enum Input {
     Signal(i32),
 }
 
-pub struct Engine {
-    core: Core,
+/// Where an NBD reply goes: the connection's handler and the request's cookie.
+pub struct NbdClient {
+    reply: Sender<ConnMsg>,
+    cookie: u64,
+}
+
+/// This process's side of the I/O boundary: the disk threads, the metadata, the peer link,
+/// handlers and `events` subscribers.
+pub struct Daemon {
+    res: String,
     md: Metadata<SharedFile>,
-    settings: Settings,
-    plan: Plan,
-    size: u64,
     disk: Sender<Job>,
     transport: Transport,
     link: Option<Link>,
-    me: Sender<Input>,
-    /// Core request id -> the first id of its NBD request's group.
-    reqs: HashMap<ReqId, ReqId>,
-    groups: HashMap<ReqId, Group>,
-    next_req: ReqId,
-    nbd_conns: BTreeSet<u64>,
-    export: Option<Export>,
-    device: Option<Device>,
     subscribers: Vec<Sender<Reply>>,
-    start: Instant,
-    stopping: bool,
     /// An unresolved split brain ended the last handshake (for the status).
     split_brain: bool,
+    handlers: shimai_config::Handlers,
+    fencing: shimai_replication::Fencing,
+    env: crate::handlers::Env,
+    peer_name: String,
+    me: Sender<Input>,
+}
+
+impl Io for Daemon {
+    type Client = NbdClient;
+
+    fn disk(&mut self, op: DiskOp) {
+        if self.disk.send(op).is_err() {
+            log::error!("{}: the disk threads are gone", self.res);
+        }
+    }
+
+    fn persist_meta(&mut self, rec: &MetaRecord) -> Result<(), String> {
+        self.md.persist_meta(rec).map_err(|e| e.to_string())
+    }
+
+    fn persist_bitmap(&mut self, first_word: u64, words: &[u64]) -> Result<(), String> {
+        self.md
+            .persist_bitmap(first_word, words)
+            .map_err(|e| e.to_string())
+    }
+
+    fn persist_al(&mut self, _io: IoId, extents: &[u32]) -> Option<DiskResult> {
+        // One 4 KiB transaction, written here in order rather than on a disk thread.
+        Some(match self.md.persist_al(extents) {
+            Ok(()) => DiskResult::Done,
+            Err(e) => {
+                log::error!("{}: cannot write the activity log: {e}", self.res);
+                DiskResult::Failed(nix::errno::Errno::EIO as i32)
+            }
+        })
+    }
+
+    fn send(&mut self, msg: &wire::Msg) {
+        let Some(l) = &self.link else { return };
+        let mut b = Vec::new();
+        match wire::encode(msg, &mut b) {
+            Ok(()) => l.send(if matches!(msg, wire::Msg::Ping | wire::Msg::PingAck) {
+                Out::Urgent(b)
+            } else {
+                Out::Data(b)
+            }),
+            Err(e) => log::error!("{}: cannot encode a message for the peer: {e}", self.res),
+        }
+    }
+
+    fn send_queue(&self) -> u64 {
+        self.link.as_ref().map_or(0, Link::queued)
+    }
+
+    fn hold_writes(&mut self) {
+        if let Some(l) = &self.link {
+            l.congested.store(true, Ordering::Release);
+        }
+    }
+
+    fn reply(&mut self, to: NbdClient, result: Result<Option<Vec<u8>>, i32>) {
+        let c = match result {
+            Ok(Some(data)) => Completion::data(to.cookie, data),
+            Ok(None) => Completion::ok(to.cookie),
+            Err(errno) => Completion::error(
+                to.cookie,
+                NbdErrno::from_io(&std::io::Error::from_raw_os_error(errno)),
+            ),
+        };
+        let _ = to.reply.send(ConnMsg::Done(c));
+    }
+
+    fn transport(&mut self, cmd: TransportCmd) {
+        match cmd {
+            TransportCmd::Connect => self.transport.want(true),
+            TransportCmd::Reconnect | TransportCmd::Shutdown => {
+                let link = self.link.take();
+                if let Some(l) = &link {
+                    l.close();
+                }
+                self.transport
+                    .closed(link.map(|l| l.gen), cmd == TransportCmd::Reconnect);
+            }
+        }
+    }
+
+    fn notify(&mut self, change: StateChange) {
+        log::info!("{}: {change}", self.res);
+        // The unfencing hooks DRBD runs when a resync makes a disk UpToDate.
+        if let Some(call) = crate::handlers::for_change(&change, &self.handlers, self.fencing) {
+            crate::handlers::spawn(call, &self.env, |_| {});
+        }
+        if let StateChange::Conn { to, .. } = change {
+            if to.is_connected() {
+                self.split_brain = false;
+            }
+        }
+        let line = report::change(&change, &self.res, &self.peer_name);
+        self.subscribers
+            .retain(|s| s.send(Reply::Event(line.clone())).is_ok());
+    }
+
+    fn log(&mut self, level: Level, msg: String) {
+        let res = &self.res;
+        match level {
+            Level::Info => log::info!("{res}: {msg}"),
+            Level::Warn => log::warn!("{res}: {msg}"),
+            Level::Error => log::error!("{res}: {msg}"),
+        }
+    }
+
+    fn handler(&mut self, h: Handler) {
+        if h == Handler::SplitBrain {
+            self.split_brain = true;
+        }
+        let Some(call) = crate::handlers::for_core(h, &self.handlers) else {
+            if h == Handler::FencePeer {
+                log::warn!(
+                    "{}: fencing is set but no fence-peer handler is configured",
+                    self.res
+                );
+                let _ = self.me.send(Input::Event(Event::HandlerDone {
+                    handler: h,
+                    exit_code: 1,
+                }));
+            }
+            return;
+        };
+        let me = self.me.clone();
+        crate::handlers::spawn(call, &self.env, move |exit_code| {
+            // Only fence-peer's answer changes the core's state; it ignores the others.
+            let _ = me.send(Input::Event(Event::HandlerDone {
+                handler: h,
+                exit_code,
+            }));
+        });
+    }
+}
+
+pub struct Engine {
+    drv: Driver<Daemon>,
+    settings: Settings,
+    plan: Plan,
+    size: u64,
+    me: Sender<Input>,
+    nbd_conns: std::collections::BTreeSet<u64>,
+    export: Option<Export>,
+    device: Option<Device>,
+    start: Instant,
+    stopping: bool,
     rx: Receiver<Input>,
     /// Control requests that arrived while a device command ran; answered after it.
     deferred: std::collections::VecDeque<Input>,
-    /// Client writes held back while the send queue to the peer is over its bound (DRBD's
-    /// `on-congestion block`): their clients wait for the reply.
-    parked: std::collections::VecDeque<(u64, Command, Sender<ConnMsg>)>,
-    /// The bound of the user-space send queue, bytes.
-    send_bound: u64,
 }
 
 pub struct Parts {
@@ -123,37 +263,51 @@ pub struct Parts {
 impl Engine {
     pub fn new(p: Parts) -> Engine {
         let size = p.core.config().size;
-        let send_bound = send_bound(&p.plan);
-        Engine {
-            core: p.core,
+        let env = crate::handlers::Env {
+            resource: p.settings.resource.clone(),
+            node: p.settings.node.clone(),
+            peer: p.plan.peer_name.clone(),
+            peer_addr: p.plan.peer_addr,
+            minor: p.plan.minor,
+            backing_dev: p.plan.disk.clone(),
+            device: p.plan.device.clone(),
+            config: p.settings.config.clone(),
+            run_dir: p.settings.run_dir.clone(),
+        };
+        let daemon = Daemon {
+            res: p.settings.resource.clone(),
             md: p.md,
-            settings: p.settings,
-            plan: p.plan,
-            size,
             disk: p.disk,
             transport: p.transport,
             link: None,
+            subscribers: Vec::new(),
+            split_brain: false,
+            handlers: p.plan.resource.handlers.clone(),
+            fencing: p.plan.core.fencing,
+            env,
+            peer_name: p.plan.peer_name.clone(),
+            me: p.me.clone(),
+        };
+        let send_bound = send_bound(&p.plan);
+        Engine {
+            drv: Driver::new(p.core, daemon, send_bound),
+            settings: p.settings,
+            plan: p.plan,
+            size,
             me: p.me,
-            reqs: HashMap::new(),
-            groups: HashMap::new(),
-            next_req: 1,
-            nbd_conns: BTreeSet::new(),
+            nbd_conns: Default::default(),
             export: None,
             device: None,
-            subscribers: Vec::new(),
             start: Instant::now(),
             stopping: false,
-            split_brain: false,
             rx: p.rx,
             deferred: Default::default(),
-            parked: Default::default(),
-            send_bound,
         }
     }
 
     /// An event before the loop runs (`up` connects).
     pub fn admin_on_start(&mut self, ev: Event) {
-        self.feed(ev);
+        self.drv.feed(ev);
     }
 
     fn res(&self) -> &str {
@@ -162,7 +316,7 @@ impl Engine {
 
     /// Runs until `down` (or a signal) stops the daemon.
     pub fn run(mut self) {
-        self.perform();
+        self.drv.perform();
         loop {
             let input = if let Some(i) = self.deferred.pop_front() {
                 i
@@ -182,34 +336,27 @@ impl Engine {
                 break;
             }
             self.input(input);
-            self.perform();
         }
-        if let Some(l) = self.link.take() {
+        if let Some(l) = self.drv.io.link.take() {
             l.close();
         }
         self.export = None;
         log::info!("{}: stopped", self.res());
     }
 
-    fn feed(&mut self, ev: Event) {
-        if let Err(e) = self.core.handle(ev) {
-            log::warn!("{}: {e}", self.res());
-        }
-    }
-
     fn input(&mut self, input: Input) {
         match input {
-            Input::Event(ev) => self.feed(ev),
+            Input::Event(ev) => self.drv.feed(ev),
             Input::Tick => {
                 let now_ms = self.start.elapsed().as_millis() as u64;
-                self.feed(Event::Tick {
+                self.drv.feed(Event::Tick {
                     now_ms,
                     entropy: setup::entropy(),
                 });
             }
             Input::Peer { gen, msg } => {
-                if self.link.as_ref().is_some_and(|l| l.gen == gen) {
-                    self.feed(Event::Received(msg));
+                if self.drv.io.link.as_ref().is_some_and(|l| l.gen == gen) {
+                    self.drv.feed(Event::Received(msg));
                 }
             }
             Input::PeerUp {
@@ -217,24 +364,26 @@ impl Engine {
                 resolve_conflicts,
             } => {
                 use shimai_replication::ConnState;
-                if self.link.is_none() && self.core.conn_state() == ConnState::WFConnection {
-                    self.link = Some(link);
+                if self.drv.io.link.is_none()
+                    && self.drv.core().conn_state() == ConnState::WFConnection
+                {
+                    self.drv.io.link = Some(link);
                     let mut challenge = Vec::with_capacity(32);
                     for _ in 0..4 {
                         challenge.extend_from_slice(&setup::entropy().to_le_bytes());
                     }
-                    self.feed(Event::Connected {
+                    self.drv.feed(Event::Connected {
                         resolve_conflicts,
                         challenge,
                     });
                 } else {
                     link.close();
-                    self.transport.lost(link.gen);
+                    self.drv.io.transport.lost(link.gen);
                 }
             }
             Input::PeerLost { gen, why } => {
-                if self.link.as_ref().is_some_and(|l| l.gen == gen) {
-                    if let Some(l) = self.link.take() {
+                if self.drv.io.link.as_ref().is_some_and(|l| l.gen == gen) {
+                    if let Some(l) = self.drv.io.link.take() {
                         l.close();
                     }
                     log::info!(
@@ -242,18 +391,16 @@ impl Engine {
                         self.res(),
                         self.plan.peer_addr
                     );
-                    self.feed(Event::ConnectionLost);
                     // The core's Reconnect or Shutdown first, so the transport thread sees
                     // whether to try again together with the link being gone.
-                    self.perform();
-                    self.transport.lost(gen);
-                    self.unpark();
+                    self.drv.feed(Event::ConnectionLost);
+                    self.drv.io.transport.lost(gen);
                 }
             }
             Input::PeerDrained { gen } => {
                 // From the current link's writer, or the link is gone: held writes may go.
-                if self.link.as_ref().is_none_or(|l| l.gen == gen) {
-                    self.unpark();
+                if self.drv.io.link.as_ref().is_none_or(|l| l.gen == gen) {
+                    self.drv.unpark();
                 }
             }
             Input::Nbd {
@@ -261,21 +408,7 @@ impl Engine {
                 command,
                 reply,
                 ..
-            } => {
-                let write = matches!(
-                    command,
-                    Command::Write { .. } | Command::WriteZeroes { .. } | Command::Trim { .. }
-                );
-                if write && (!self.parked.is_empty() || self.congested()) {
-                    self.parked.push_back((cookie, command, reply));
-                    if let Some(l) = &self.link {
-                        l.congested
-                            .store(true, std::sync::atomic::Ordering::Release);
-                    }
-                } else {
-                    self.nbd_request(cookie, command, reply);
-                }
-            }
+            } => self.drv.client(NbdClient { reply, cookie }, command),
             Input::NbdOpen { conn } => {
                 self.nbd_conns.insert(conn);
             }
@@ -284,16 +417,16 @@ impl Engine {
             }
             Input::Control { req, reply } => {
                 let r = self.control(req);
-                self.perform();
+                self.drv.perform();
                 let _ = reply.send(r);
             }
             Input::Subscribe { now, tx } => {
-                let s = self.core.status();
+                let s = self.drv.core().status();
                 for l in report::exists(&s, self.res(), &self.plan.peer_name) {
                     let _ = tx.send(Reply::Event(l));
                 }
                 if !now {
-                    self.subscribers.push(tx);
+                    self.drv.io.subscribers.push(tx);
                 }
             }
             Input::Signal(sig) => {
@@ -303,195 +436,12 @@ impl Engine {
                         log::error!("{}: not going down: {message}", self.res())
                     }
                     _ => {
-                        self.perform();
+                        self.drv.perform();
                         let _ = self.me.send(Input::Stop);
                     }
                 }
             }
             Input::Stop => {}
-        }
-    }
-
-    /// Performs the core's actions in order.
-    fn perform(&mut self) {
-        while let Some(a) = self.core.poll_action() {
-            self.action(a);
-        }
-    }
-
-    fn action(&mut self, a: Action) {
-        let res = self.settings.resource.clone();
-        match a {
-            Action::Write {
-                io,
-                offset,
-                data,
-                fua,
-            } => self.disk_job(Job::Write {
-                io,
-                offset,
-                data,
-                fua,
-            }),
-            Action::Read { io, offset, len } => self.disk_job(Job::Read { io, offset, len }),
-            Action::Trim { io, offset, len } => self.disk_job(Job::Trim { io, offset, len }),
-            Action::Flush { io } => self.disk_job(Job::Flush { io }),
-            Action::Send(msg) => {
-                if let Some(l) = &self.link {
-                    let mut b = Vec::new();
-                    match wire::encode(&msg, &mut b) {
-                        Ok(()) => {
-                            let out = if matches!(msg, wire::Msg::Ping | wire::Msg::PingAck) {
-                                Out::Urgent(b)
-                            } else {
-                                Out::Data(b)
-                            };
-                            l.send(out);
-                        }
-                        Err(e) => log::error!("{res}: cannot encode a message for the peer: {e}"),
-                    }
-                }
-            }
-            Action::Reply { id, result } => self.part_done(id, result.map_err(|e| e.errno())),
-            // Synchronous: a failure reaches the core before any later action is performed.
-            Action::PersistMeta(rec) => {
-                if let Err(e) = self.md.persist_meta(&rec) {
-                    log::error!("{res}: cannot write the metadata superblock: {e}");
-                    self.feed(Event::MetaWriteFailed { errno: EIO });
-                }
-            }
-            Action::PersistBitmap { first_word, words } => {
-                if let Err(e) = self.md.persist_bitmap(first_word, &words) {
-                    log::error!("{res}: cannot write the bitmap: {e}");
-                    self.feed(Event::MetaWriteFailed { errno: EIO });
-                }
-            }
-            Action::PersistAl { io, extents, .. } => {
-                // One 4 KiB transaction: done here, in order, rather than on a disk thread.
-                let result = match self.md.persist_al(&extents) {
-                    Ok(()) => DiskResult::Done,
-                    Err(e) => {
-                        log::error!("{res}: cannot write the activity log: {e}");
-                        DiskResult::Failed(nix::errno::Errno::EIO as i32)
-                    }
-                };
-                self.feed(Event::DiskDone { io, result });
-            }
-            Action::Transport(cmd) => match cmd {
-                TransportCmd::Connect => self.transport.want(true),
-                TransportCmd::Reconnect | TransportCmd::Shutdown => {
-                    let link = self.link.take();
-                    if let Some(l) = &link {
-                        l.close();
-                    }
-                    self.transport
-                        .closed(link.map(|l| l.gen), cmd == TransportCmd::Reconnect);
-                    // Without a link nothing is congested: the held writes go on locally.
-                    if !self.parked.is_empty() {
-                        let _ = self.me.send(Input::PeerDrained { gen: 0 });
-                    }
-                }
-            },
-            Action::Notify(change) => {
-                log::info!("{res}: {change}");
-                self.call_change_hook(&change);
-                if let StateChange::Conn { to, .. } = change {
-                    if to.is_connected() {
-                        self.split_brain = false;
-                    }
-                }
-                let line = report::change(&change, &res, &self.plan.peer_name);
-                self.subscribers
-                    .retain(|s| s.send(Reply::Event(line.clone())).is_ok());
-            }
-            Action::Log { level, msg } => match level {
-                Level::Info => log::info!("{res}: {msg}"),
-                Level::Warn => log::warn!("{res}: {msg}"),
-                Level::Error => log::error!("{res}: {msg}"),
-            },
-            Action::CallHandler(h) => {
-                if h == Handler::SplitBrain {
-                    self.split_brain = true;
-                }
-                self.call_handler(h)
-            }
-        }
-    }
-
-    /// Whether the send queue to the peer is over its bound.
-    fn congested(&self) -> bool {
-        self.link
-            .as_ref()
-            .is_some_and(|l| l.queued() > self.send_bound)
-    }
-
-    /// Lets held client writes go while the send queue has room (or the link is gone).
-    fn unpark(&mut self) {
-        while !self.parked.is_empty() {
-            if self.congested() {
-                if let Some(l) = &self.link {
-                    l.congested
-                        .store(true, std::sync::atomic::Ordering::Release);
-                }
-                return;
-            }
-            let Some((cookie, command, reply)) = self.parked.pop_front() else {
-                return;
-            };
-            self.nbd_request(cookie, command, reply);
-            self.perform();
-        }
-    }
-
-    fn disk_job(&mut self, job: Job) {
-        if self.disk.send(job).is_err() {
-            log::error!("{}: the disk threads are gone", self.res());
-        }
-    }
-
-    fn call_handler(&mut self, h: Handler) {
-        let Some(call) = crate::handlers::for_core(h, &self.plan.resource.handlers) else {
-            if h == Handler::FencePeer {
-                log::warn!(
-                    "{}: fencing is set but no fence-peer handler is configured",
-                    self.res()
-                );
-                let _ = self.me.send(Input::Event(Event::HandlerDone {
-                    handler: h,
-                    exit_code: 1,
-                }));
-            }
-            return;
-        };
-        let me = self.me.clone();
-        crate::handlers::spawn(call, &self.handler_env(), move |exit_code| {
-            // Only fence-peer's answer changes the core's state; it ignores the others.
-            let _ = me.send(Input::Event(Event::HandlerDone {
-                handler: h,
-                exit_code,
-            }));
-        });
-    }
-
-    /// The unfencing hooks DRBD runs when a resync makes a disk UpToDate.
-    fn call_change_hook(&self, change: &StateChange) {
-        let hs = &self.plan.resource.handlers;
-        if let Some(call) = crate::handlers::for_change(change, hs, self.plan.core.fencing) {
-            crate::handlers::spawn(call, &self.handler_env(), |_| {});
-        }
-    }
-
-    fn handler_env(&self) -> crate::handlers::Env {
-        crate::handlers::Env {
-            resource: self.res().to_string(),
-            node: self.settings.node.clone(),
-            peer: self.plan.peer_name.clone(),
-            peer_addr: self.plan.peer_addr,
-            minor: self.plan.minor,
-            backing_dev: self.plan.disk.clone(),
-            device: self.plan.device.clone(),
-            config: self.settings.config.clone(),
-            run_dir: self.settings.run_dir.clone(),
         }
     }
 }
@@ -502,5 +452,3 @@ impl Engine {
 pub fn send_bound(plan: &Plan) -> u64 {
     u64::from(plan.resource.net.max_buffers).max(32) * 4096
 }
-
-const EIO: i32 = nix::errno::Errno::EIO as i32;

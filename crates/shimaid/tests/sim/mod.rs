@@ -1,4 +1,6 @@
-//! A deterministic simulation of two shimai nodes: two [`Core`]s, a simulated TCP link
+//! A deterministic simulation of two shimai nodes: two [`Core`]s, each either driven
+//! directly (core-level seeds) or through shimaid's own [`Driver`] over a simulated I/O
+//! boundary (engine-level seeds: the driver that ships, nothing re-implemented), a simulated TCP link
 //! (latency, in-order delivery, partitions, reconnects), simulated disks (a crash loses
 //! unflushed writes at random; a metadata write can be torn and falls back to the previous
 //! one), a simulated clock and a random workload of client writes, flushes, reads, role
@@ -25,10 +27,13 @@ mod workload;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use shimai_nbd::Command;
 use shimai_replication::{
-    wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Core, DiskResult, Event,
-    Fencing, Handler, IoId, Protocol, ReqId, ResourceConfig, TransportCmd,
+    wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Core, DiskResult, Error, Event,
+    Fencing, Handler, IoId, Level, MetaRecord, Protocol, ReqId, ResourceConfig, StateChange,
+    TransportCmd,
 };
+use shimaid::driver::{DiskOp, Driver, DriverBugs, Io};
 
 use self::disk::{payload, tags_of, Cell, Disk, Rng, BLOCKS, BS};
 
@@ -68,9 +73,193 @@ pub struct FlushRec {
     pub voids: u64,
 }
 
+/// A client's answer: read data, nothing, or an errno.
+pub type Answer = Result<Option<Vec<u8>>, i32>;
+
+/// The simulated side of shimaid's I/O boundary: every call becomes the action it stands for,
+/// which the world then performs as it does for a bare core (scheduling disk operations,
+/// carrying messages, checking replies). Metadata writes are synchronous in the driver's
+/// contract; the world applies them before anything else happens, or tears them in a crash.
+#[derive(Default)]
+pub struct SimIo {
+    out: Vec<Action>,
+    /// The world's dice for metadata write errors: fail the write when set.
+    pub fail_next_meta: bool,
+    /// A metadata write failed (EIO) on this node since it started.
+    pub meta_failed: bool,
+    /// Client answers, as the daemon's clients see them (an errno for a failure).
+    replies: Vec<(ReqId, Answer)>,
+}
+
+impl SimIo {
+    /// A metadata write the world decided to fail: nothing reaches the disk.
+    fn meta_error(&mut self) -> Result<(), String> {
+        if std::mem::take(&mut self.fail_next_meta) {
+            self.meta_failed = true;
+            return Err("EIO (simulated)".into());
+        }
+        Ok(())
+    }
+}
+
+impl Io for SimIo {
+    type Client = ReqId;
+    fn disk(&mut self, op: DiskOp) {
+        self.out.push(match op {
+            DiskOp::Write {
+                io,
+                offset,
+                data,
+                fua,
+            } => Action::Write {
+                io,
+                offset,
+                data,
+                fua,
+            },
+            DiskOp::Read { io, offset, len } => Action::Read { io, offset, len },
+            DiskOp::Trim { io, offset, len } => Action::Trim { io, offset, len },
+            DiskOp::Flush { io } => Action::Flush { io },
+        });
+    }
+    fn persist_meta(&mut self, rec: &MetaRecord) -> Result<(), String> {
+        self.meta_error()?;
+        self.out.push(Action::PersistMeta(*rec));
+        Ok(())
+    }
+    fn persist_bitmap(&mut self, first_word: u64, words: &[u64]) -> Result<(), String> {
+        self.meta_error()?;
+        self.out.push(Action::PersistBitmap {
+            first_word,
+            words: words.to_vec(),
+        });
+        Ok(())
+    }
+    fn persist_al(&mut self, io: IoId, extents: &[u32]) -> Option<DiskResult> {
+        self.out.push(Action::PersistAl {
+            io,
+            tr_number: 0,
+            extents: extents.to_vec(),
+        });
+        None
+    }
+    fn send(&mut self, msg: &wire::Msg) {
+        self.out.push(Action::Send(msg.clone()));
+    }
+    fn send_queue(&self) -> u64 {
+        0
+    }
+    fn hold_writes(&mut self) {}
+    fn reply(&mut self, to: ReqId, result: Result<Option<Vec<u8>>, i32>) {
+        self.replies.push((to, result));
+    }
+    fn transport(&mut self, cmd: TransportCmd) {
+        self.out.push(Action::Transport(cmd));
+    }
+    fn notify(&mut self, change: StateChange) {
+        self.out.push(Action::Notify(change));
+    }
+    fn log(&mut self, level: Level, msg: String) {
+        self.out.push(Action::Log { level, msg });
+    }
+    fn handler(&mut self, h: Handler) {
+        self.out.push(Action::CallHandler(h));
+    }
+}
+
+/// What runs a node: the bare core, or the core inside shimaid's driver.
+pub enum Rt {
+    Core(Box<Core>),
+    Engine(Box<Driver<SimIo>>),
+}
+
+/// What a node did, in order: the actions to perform (a reply as the client sees it).
+pub enum Out {
+    Act(Action),
+    Reply(ReqId, Result<Option<Vec<u8>>, i32>),
+}
+
+impl Rt {
+    /// The simulated I/O of an engine-level node.
+    pub fn io(&mut self) -> Option<&mut SimIo> {
+        match self {
+            Rt::Core(_) => None,
+            Rt::Engine(d) => Some(&mut d.io),
+        }
+    }
+
+    pub fn core(&self) -> &Core {
+        match self {
+            Rt::Core(c) => c,
+            Rt::Engine(d) => d.core(),
+        }
+    }
+
+    /// Feeds an event: client requests go to the driver as a daemon's clients send them.
+    pub fn handle(&mut self, ev: Event) -> Result<(), Error> {
+        let d = match self {
+            Rt::Core(c) => return c.handle(ev),
+            Rt::Engine(d) => d,
+        };
+        match ev {
+            Event::Write {
+                id,
+                offset,
+                data,
+                fua,
+            } => d.client(id, Command::Write { offset, data, fua }),
+            Event::Read { id, offset, len } => d.client(
+                id,
+                Command::Read {
+                    offset,
+                    length: len as u32,
+                },
+            ),
+            Event::Trim { id, offset, len } => d.client(
+                id,
+                Command::Trim {
+                    offset,
+                    length: len as u32,
+                    fua: false,
+                },
+            ),
+            Event::Flush { id } => d.client(id, Command::Flush),
+            Event::Admin(cmd) => return d.admin(cmd),
+            ev => d.feed(ev),
+        }
+        Ok(())
+    }
+
+    /// What the node did since the last call, in order.
+    pub fn drain(&mut self) -> Vec<Out> {
+        match self {
+            Rt::Core(c) => {
+                let mut v = Vec::new();
+                while let Some(a) = c.poll_action() {
+                    v.push(match a {
+                        Action::Reply { id, result } => {
+                            Out::Reply(id, result.map_err(|e| e.errno()))
+                        }
+                        a => Out::Act(a),
+                    });
+                }
+                v
+            }
+            Rt::Engine(d) => {
+                // Replies are interleaved with actions as the driver made them: the driver
+                // answers a client only from a core Reply, which comes after what it waited
+                // for, so putting replies last changes nothing the checks look at.
+                let mut v: Vec<Out> = d.io.out.drain(..).map(Out::Act).collect();
+                v.extend(d.io.replies.drain(..).map(|(id, r)| Out::Reply(id, r)));
+                v
+            }
+        }
+    }
+}
+
 /// One node: its core (None while crashed), disk and client bookkeeping.
 pub struct Node {
-    pub core: Option<Core>,
+    pub core: Option<Rt>,
     pub disk: Disk,
     ios: Vec<PendingIo>,
     pub wants_link: bool,
@@ -149,6 +338,11 @@ pub struct Options {
     pub steps: u32,
     /// Enable the deliberately broken ack rule.
     pub bug_ack_on_receive: bool,
+    /// Run every node through shimaid's driver (engine-level seeds), with at least one crash
+    /// and one partition per seed.
+    pub engine: bool,
+    /// Deliberately broken driver rules (engine-level self-test).
+    pub driver_bugs: DriverBugs,
 }
 
 /// The simulated world.
@@ -174,6 +368,9 @@ pub struct Sim {
     pub keep_trace: bool,
     pub opts: Options,
     pub failure: Option<String>,
+    /// Crashes and partitions so far.
+    pub crashes: u32,
+    pub partitions: u32,
 }
 
 impl Sim {
@@ -231,6 +428,8 @@ impl Sim {
             keep_trace: false,
             opts,
             failure: None,
+            crashes: 0,
+            partitions: 0,
         };
         for n in 0..2 {
             sim.start_node(n);
@@ -252,6 +451,54 @@ impl Sim {
         self.trace.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
+    /// Engine-level faults of the disks' metadata area: now and then a metadata write fails
+    /// with EIO. The node must give its disk up at once (Diskless); the operator then repairs
+    /// it, simulated as a crash and a restart from what the disk holds.
+    fn metadata_faults(&mut self) {
+        for n in 0..2 {
+            let arm = self.rng.chance(2);
+            if let Some(io) = self.nodes[n].core.as_mut().and_then(Rt::io) {
+                io.fail_next_meta = arm;
+            }
+        }
+    }
+
+    /// A node whose metadata write failed must have given its disk up; the operator repairs
+    /// it (a crash and a restart from what the disk holds).
+    fn repair_meta_failures(&mut self) {
+        for n in 0..2 {
+            let Some(io) = self.nodes[n].core.as_mut().and_then(Rt::io) else {
+                continue;
+            };
+            if !io.meta_failed {
+                continue;
+            }
+            let disk = self.core(n).map(|c| c.disk_state());
+            if disk != Some(shimai_replication::DiskState::Diskless) {
+                return self.fail(format!(
+                    "node{n}: a metadata write failed, yet the node still acts on its disk ({disk:?})"
+                ));
+            }
+            self.note(|| format!("node{n}: metadata EIO handled: Diskless; repaired by a restart"));
+            self.crash(n);
+        }
+    }
+
+    /// Forces the faults every engine-level seed must see at least once.
+    fn force_faults(&mut self, step: u32) {
+        if step == self.opts.steps / 3 && self.crashes == 0 {
+            let n = self.rng.below(2) as usize;
+            if self.nodes[n].core.is_some() {
+                self.crash(n);
+            } else if self.nodes[1 - n].core.is_some() {
+                self.crash(1 - n);
+            }
+        }
+        if step == self.opts.steps / 2 && self.partitions == 0 && !self.partitioned {
+            self.partition();
+        }
+    }
+
     pub fn fail(&mut self, what: String) {
         if self.failure.is_none() {
             self.note(|| format!("INVARIANT VIOLATED: {what}"));
@@ -265,7 +512,13 @@ impl Sim {
         let mut core = Core::new(self.cfg.clone(), Some(p), entropy);
         // Test builds enable `sim-bug` (see Cargo.toml), which adds this switch.
         core.bugs.write_ack_on_receive = self.opts.bug_ack_on_receive;
-        self.nodes[n].core = Some(core);
+        self.nodes[n].core = Some(if self.opts.engine {
+            let mut d = Driver::new(core, SimIo::default(), u64::MAX);
+            d.bugs = self.opts.driver_bugs;
+            Rt::Engine(Box::new(d))
+        } else {
+            Rt::Core(Box::new(core))
+        });
         self.nodes[n].restart_at = None;
         self.pump(n);
         self.admin(
@@ -304,16 +557,24 @@ impl Sim {
     }
 
     fn pump(&mut self, n: usize) {
-        let mut batch = Vec::new();
-        while let Some(a) = self.nodes[n].core.as_mut().and_then(|c| c.poll_action()) {
-            batch.push(a);
-        }
+        let batch = self.nodes[n]
+            .core
+            .as_mut()
+            .map(Rt::drain)
+            .unwrap_or_default();
         let mut sb_compare = false;
         let mut sb_outcome: Option<String> = None;
-        for a in batch {
+        for out in batch {
             if self.nodes[n].core.is_none() {
                 break; // crashed in the middle of the batch
             }
+            let a = match out {
+                Out::Reply(id, result) => {
+                    check::on_reply(self, n, id, result);
+                    continue;
+                }
+                Out::Act(a) => a,
+            };
             match a {
                 Action::Write {
                     io,
@@ -364,7 +625,9 @@ impl Sim {
                     }
                 }
                 Action::Send(msg) => self.send(n, msg),
-                Action::Reply { id, result } => check::on_reply(self, n, id, result),
+                Action::Reply { id, result } => {
+                    check::on_reply(self, n, id, result.map_err(|e| e.errno()))
+                }
                 Action::Transport(cmd) => self.transport(n, cmd),
                 Action::Notify(ch) => self.note(|| format!("node{n}: {ch}")),
                 Action::Log { msg, .. } => {
@@ -448,6 +711,7 @@ impl Sim {
 
     /// Node `n` loses power.
     pub fn crash(&mut self, n: usize) {
+        self.crashes += 1;
         self.note(|| format!("node{n}: CRASH"));
         let node = &mut self.nodes[n];
         node.core = None;
@@ -484,6 +748,7 @@ impl Sim {
     }
 
     fn partition(&mut self) {
+        self.partitions += 1;
         self.note(|| "PARTITION".into());
         self.partitioned = true;
         for n in 0..2 {
@@ -574,6 +839,9 @@ impl Sim {
             }
         }
         self.maybe_connect();
+        if self.opts.engine {
+            self.repair_meta_failures();
+        }
         check::after_step(self);
     }
 
@@ -661,7 +929,7 @@ impl Sim {
     }
 
     pub fn core(&self, n: usize) -> Option<&Core> {
-        self.nodes[n].core.as_ref()
+        self.nodes[n].core.as_ref().map(Rt::core)
     }
 }
 
@@ -670,9 +938,13 @@ pub fn run_seed(seed: u64, opts: Options, keep_trace: bool) -> Result<(), (Strin
     let mut sim = Sim::new(seed, opts);
     sim.keep_trace = keep_trace;
     sim.initial_setup();
-    for _ in 0..opts.steps {
+    for step in 0..opts.steps {
         if sim.failure.is_some() {
             break;
+        }
+        if opts.engine {
+            sim.force_faults(step);
+            sim.metadata_faults();
         }
         sim.workload();
         sim.advance();
@@ -684,7 +956,8 @@ pub fn run_seed(seed: u64, opts: Options, keep_trace: bool) -> Result<(), (Strin
         None => Ok(()),
         Some(f) => Err((
             format!(
-                "seed {seed} (protocol {}, 0pri {:?}, 1pri {:?}, 2pri {:?}): {f}",
+                "{}seed {seed} (protocol {}, 0pri {:?}, 1pri {:?}, 2pri {:?}): {f}",
+                if opts.engine { "engine-level " } else { "" },
                 sim.cfg.protocol,
                 sim.cfg.after_sb_0pri,
                 sim.cfg.after_sb_1pri,

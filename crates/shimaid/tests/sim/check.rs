@@ -1,6 +1,6 @@
 //! The simulation's invariants, precisely.
 
-use shimai_replication::{ConnState, DiskState, Error, Protocol, ReqId};
+use shimai_replication::{ConnState, DiskState, Protocol, ReqId};
 
 use super::disk::BLOCKS;
 use super::Sim;
@@ -23,7 +23,7 @@ pub fn replicating_to_uptodate(sim: &Sim, n: usize) -> bool {
 }
 
 /// A client request of node `n` was answered.
-pub fn on_reply(sim: &mut Sim, n: usize, id: ReqId, result: Result<Option<Vec<u8>>, Error>) {
+pub fn on_reply(sim: &mut Sim, n: usize, id: ReqId, result: Result<Option<Vec<u8>>, i32>) {
     let peer = 1 - n;
     if let Some((first, tags)) = sim.nodes[n].writes.remove(&id) {
         for b in first..first + tags.len() as u64 {
