@@ -98,7 +98,8 @@
 //! Connected )`), log lines and handler calls (`split-brain`, `fence-peer`, ...).
 //!
 //! Because everything that happens is an event, the same events produce the same actions: the
-//! deterministic simulation in `tests/simulation.rs` runs two cores over a simulated link and
+//! deterministic simulation in shimaid's `tests/simulation.rs` runs two cores (bare, and inside shimaid's
+//! driver) over a simulated link and
 //! simulated disks that lose unflushed writes, and replays any failing seed exactly.
 //!
 //! # Invariants
