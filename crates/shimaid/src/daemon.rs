@@ -64,7 +64,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
     let _ = sigs.thread_block();
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let disk = crate::disk::start(storage.data.clone(), tx.clone());
+    let disk = crate::disk::start(storage.data.clone(), crate::inbox::to(&tx, Input::Disk));
     let connect_int = plan.resource.net.connect_int.as_duration();
     let transport = Transport::start(
         s.resource.clone(),
@@ -72,7 +72,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
         plan.peer_addr,
         connect_int,
         usize::try_from(plan.resource.net.sndbuf_size.0).unwrap_or(usize::MAX),
-        tx.clone(),
+        crate::inbox::to(&tx, Input::Peer),
     )
     .map_err(|e| DaemonError::Setup {
         file: s.config.clone(),
@@ -82,7 +82,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
         ),
     })?;
     let ctl = s.ctl_socket();
-    crate::server::start(&ctl, tx.clone())
+    crate::server::start(&ctl, crate::inbox::to(&tx, Input::Control))
         .map_err(|e| DaemonError::io("cannot listen on the control socket", &ctl, e))?;
     start_timer(tx.clone());
     start_signals(sigs, tx.clone());

@@ -11,9 +11,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{fallocate, FallocateFlags};
-use shimai_replication::{DiskResult, Event, IoId};
+use shimai_replication::{DiskResult, IoId};
 
-use crate::engine::Input;
+use crate::inbox::Inbox;
 use crate::setup::SharedFile;
 
 /// One disk operation the core asked for.
@@ -21,8 +21,14 @@ pub use crate::driver::DiskOp as Job;
 
 const THREADS: usize = 4;
 
+/// A finished disk operation.
+pub struct Done {
+    pub io: IoId,
+    pub result: DiskResult,
+}
+
 /// Starts the disk threads; jobs go into the returned sender.
-pub fn start(file: SharedFile, done: Sender<Input>) -> Sender<Job> {
+pub fn start(file: SharedFile, done: Inbox<Done>) -> Sender<Job> {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..THREADS {
@@ -34,7 +40,7 @@ pub fn start(file: SharedFile, done: Sender<Input>) -> Sender<Job> {
     tx
 }
 
-fn worker(file: SharedFile, rx: Arc<Mutex<Receiver<Job>>>, done: Sender<Input>) {
+fn worker(file: SharedFile, rx: Arc<Mutex<Receiver<Job>>>, done: Inbox<Done>) {
     loop {
         let job = match rx.lock() {
             Ok(rx) => match rx.recv() {
@@ -44,10 +50,7 @@ fn worker(file: SharedFile, rx: Arc<Mutex<Receiver<Job>>>, done: Sender<Input>) 
             Err(_) => return,
         };
         let (io, result) = perform(&file, job);
-        if done
-            .send(Input::Event(Event::DiskDone { io, result }))
-            .is_err()
-        {
+        if !done(Done { io, result }) {
             return;
         }
     }

@@ -28,6 +28,7 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod handlers;
+pub mod inbox;
 pub mod nbd;
 pub mod peer;
 pub mod report;

@@ -16,7 +16,23 @@ use std::time::Duration;
 
 use shimai_nbd::{BlockSize, Command, Completion, Connection, Event, ExportInfo};
 
-use crate::engine::Input;
+use crate::inbox::Inbox;
+
+/// What the export reports to the engine.
+pub enum Report {
+    Open {
+        conn: u64,
+    },
+    Closed {
+        conn: u64,
+    },
+    /// A client request; its completion goes to `reply`.
+    Request {
+        cookie: u64,
+        command: Command,
+        reply: Sender<ConnMsg>,
+    },
+}
 
 /// What a client connection's handler receives.
 pub enum ConnMsg {
@@ -39,7 +55,7 @@ impl Export {
         path: &Path,
         name: &str,
         size: u64,
-        engine: Sender<Input>,
+        engine: Inbox<Report>,
     ) -> std::io::Result<Export> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
@@ -48,7 +64,7 @@ impl Export {
         let stop = Arc::new(AtomicBool::new(false));
         let mut info = ExportInfo::new(name, size);
         // The core checks 512-byte alignment and takes at most MAX_REQUEST bytes at once.
-        if let Ok(b) = BlockSize::new(512, 4096, crate::engine::MAX_REQUEST as u32) {
+        if let Ok(b) = BlockSize::new(512, 4096, crate::driver::MAX_REQUEST as u32) {
             info.block_size = b;
         }
         let stop2 = stop.clone();
@@ -80,7 +96,7 @@ impl Drop for Export {
     }
 }
 
-fn serve(id: u64, s: UnixStream, info: ExportInfo, engine: Sender<Input>) -> std::io::Result<()> {
+fn serve(id: u64, s: UnixStream, info: ExportInfo, engine: Inbox<Report>) -> std::io::Result<()> {
     let mut reader = s.try_clone()?;
     let (tx, rx) = std::sync::mpsc::channel();
     let tx2 = tx.clone();
@@ -114,10 +130,10 @@ fn handle(
     info: ExportInfo,
     me: Sender<ConnMsg>,
     rx: Receiver<ConnMsg>,
-    engine: Sender<Input>,
+    engine: Inbox<Report>,
 ) {
     let mut conn = Connection::new(vec![info]);
-    let _ = engine.send(Input::NbdOpen { conn: id });
+    engine(Report::Open { conn: id });
     let mut eof = false;
     'outer: loop {
         if conn.write_to(&mut s).is_err() {
@@ -142,14 +158,13 @@ fn handle(
                             let _ = conn.complete(Completion::ok(req.cookie));
                             continue;
                         }
-                        command => Input::Nbd {
-                            conn: id,
+                        command => Report::Request {
                             cookie: req.cookie,
                             command,
                             reply: me.clone(),
                         },
                     };
-                    if engine.send(input).is_err() {
+                    if !engine(input) {
                         break 'outer;
                     }
                 }
@@ -160,5 +175,5 @@ fn handle(
     }
     let _ = conn.write_to(&mut s);
     let _ = s.shutdown(std::net::Shutdown::Both);
-    let _ = engine.send(Input::NbdClosed { conn: id });
+    engine(Report::Closed { conn: id });
 }

@@ -26,7 +26,19 @@ use std::time::Duration;
 use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
 use shimai_replication::wire;
 
-use crate::engine::Input;
+use crate::inbox::Inbox;
+
+/// What the link reports to the engine.
+pub enum Report {
+    /// A connection is up (handed over with its writer's queue).
+    Up { link: Link, resolve_conflicts: bool },
+    /// A decoded message on connection `gen`.
+    Msg { gen: u64, msg: wire::Msg },
+    /// Connection `gen` broke.
+    Lost { gen: u64, why: String },
+    /// The writer of connection `gen` made progress while client writes were held back.
+    Drained { gen: u64 },
+}
 
 /// What the engine holds of the current connection.
 pub struct Link {
@@ -97,7 +109,7 @@ impl Transport {
         peer: SocketAddr,
         connect_int: Duration,
         sndbuf: usize,
-        engine: Sender<Input>,
+        engine: Inbox<Report>,
     ) -> std::io::Result<Transport> {
         let listener = TcpListener::bind(me)?;
         listener.set_nonblocking(true)?;
@@ -169,7 +181,7 @@ impl Transport {
         me: SocketAddr,
         peer: SocketAddr,
         opts: LinkOpts,
-        engine: Sender<Input>,
+        engine: Inbox<Report>,
     ) {
         let LinkOpts {
             connect_int,
@@ -318,7 +330,7 @@ fn spawn_link(
     stream: TcpStream,
     resolve_conflicts: bool,
     sndbuf: usize,
-    engine: &Sender<Input>,
+    engine: &Inbox<Report>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     if sndbuf > 0 {
@@ -342,7 +354,7 @@ fn spawn_link(
     std::thread::Builder::new()
         .name(format!("peer-send{gen}"))
         .spawn(move || send(gen, writer, rx, progress, e2))?;
-    let _ = engine.send(Input::PeerUp {
+    engine(Report::Up {
         link: Link {
             gen,
             out: tx,
@@ -363,7 +375,7 @@ struct Progress {
 
 /// Decodes messages as they arrive; a decode error ends the connection (ProtocolError is the
 /// core's to report, the daemon only says why the bytes made no sense).
-fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
+fn receive(gen: u64, mut s: TcpStream, engine: Inbox<Report>) {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut chunk = vec![0u8; 256 << 10];
     let why = loop {
@@ -378,13 +390,13 @@ fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
             match wire::decode(&buf[used..]) {
                 Ok(Some((msg, n))) => {
                     used += n;
-                    if engine.send(Input::Peer { gen, msg }).is_err() {
+                    if !engine(Report::Msg { gen, msg }) {
                         return;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = engine.send(Input::PeerLost {
+                    engine(Report::Lost {
                         gen,
                         why: format!("undecodable message from the peer: {e}"),
                     });
@@ -395,13 +407,13 @@ fn receive(gen: u64, mut s: TcpStream, engine: Sender<Input>) {
         }
         buf.drain(..used);
     };
-    let _ = engine.send(Input::PeerLost { gen, why });
+    engine(Report::Lost { gen, why });
 }
 
 /// Writes queued messages in order (keep-alives first), coalescing what is queued into one
 /// write. After each write it takes the bytes off the queue and, when the engine is holding
 /// client writes back, tells it that the queue moved.
-fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, progress: Progress, engine: Sender<Input>) {
+fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, progress: Progress, engine: Inbox<Report>) {
     let mut urgent = Vec::new();
     let mut data = Vec::new();
     let put = |o: Out, urgent: &mut Vec<u8>, data: &mut Vec<u8>| match o {
@@ -418,7 +430,7 @@ fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, progress: Progress, engin
         }
         urgent.append(&mut data);
         if let Err(e) = s.write_all(&urgent) {
-            let _ = engine.send(Input::PeerLost {
+            engine(Report::Lost {
                 gen,
                 why: e.to_string(),
             });
@@ -429,9 +441,7 @@ fn send(gen: u64, mut s: TcpStream, rx: Receiver<Out>, progress: Progress, engin
             .queued
             .fetch_sub(urgent.len() as u64, Ordering::AcqRel);
         urgent.clear();
-        if progress.congested.swap(false, Ordering::AcqRel)
-            && engine.send(Input::PeerDrained { gen }).is_err()
-        {
+        if progress.congested.swap(false, Ordering::AcqRel) && !engine(Report::Drained { gen }) {
             return;
         }
     }
@@ -447,7 +457,8 @@ mod tests {
         let out = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (mut inp, _) = l.accept().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        let (etx, _erx) = std::sync::mpsc::channel();
+        let (etx, _erx) = std::sync::mpsc::channel::<Report>();
+        let etx = crate::inbox::to(&etx, |r| r);
         tx.send(Out::Data(b"d1".to_vec())).unwrap();
         tx.send(Out::Data(b"d2".to_vec())).unwrap();
         tx.send(Out::Urgent(b"P".to_vec())).unwrap();

@@ -5,13 +5,28 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::mpsc::Sender;
 
 use crate::control::{decode_request, encode_reply, Reply, Request};
-use crate::engine::Input;
+use crate::inbox::Inbox;
+
+/// What the control socket reports to the engine.
+pub enum Report {
+    /// A request; its reply goes to `reply`.
+    Request {
+        req: Request,
+        reply: std::sync::mpsc::Sender<Reply>,
+    },
+    /// A client of `events`: the current state at once, then every change unless `now`.
+    Subscribe {
+        now: bool,
+        tx: std::sync::mpsc::Sender<Reply>,
+    },
+    /// `down` was answered: leave the loop.
+    Stop,
+}
 
 /// Binds the socket and serves it on a thread.
-pub fn start(path: &Path, engine: Sender<Input>) -> std::io::Result<()> {
+pub fn start(path: &Path, engine: Inbox<Report>) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -28,7 +43,7 @@ pub fn start(path: &Path, engine: Sender<Input>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn client(s: UnixStream, engine: Sender<Input>) {
+fn client(s: UnixStream, engine: Inbox<Report>) {
     let Ok(mut out) = s.try_clone() else { return };
     let mut lines = BufReader::new(s);
     let mut line = String::new();
@@ -47,7 +62,7 @@ fn client(s: UnixStream, engine: Sender<Input>) {
         line.clear();
         let (tx, rx) = std::sync::mpsc::channel();
         if let Request::Events { now } = req {
-            if engine.send(Input::Subscribe { now, tx }).is_err() {
+            if !engine(Report::Subscribe { now, tx }) {
                 return;
             }
             for r in rx {
@@ -58,7 +73,7 @@ fn client(s: UnixStream, engine: Sender<Input>) {
             return;
         }
         let down = req == Request::Down;
-        if engine.send(Input::Control { req, reply: tx }).is_err() {
+        if !engine(Report::Request { req, reply: tx }) {
             return;
         }
         let Ok(r) = rx.recv() else { return };
@@ -66,7 +81,7 @@ fn client(s: UnixStream, engine: Sender<Input>) {
         let _ = out.write_all(encode_reply(&r).as_bytes());
         if down && ok {
             let _ = out.flush();
-            let _ = engine.send(Input::Stop);
+            engine(Report::Stop);
             return;
         }
     }

@@ -118,7 +118,7 @@ impl Engine {
             .ok()?;
         while !h.is_finished() {
             match self.rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(i @ (Input::Control { .. } | Input::Signal(_) | Input::Stop)) => {
+                Ok(i @ (Input::Control(_) | Input::Signal(_) | Input::Stop)) => {
                     self.deferred.push_back(i)
                 }
                 Ok(i) => self.input(i),
@@ -130,7 +130,8 @@ impl Engine {
 
     fn make_device(&mut self) -> Result<(), String> {
         let sock = self.settings.nbd_socket();
-        let export = Export::start(&sock, &self.settings.resource, self.size, self.me.clone())
+        let inbox = crate::inbox::to(&self.me, Input::Nbd);
+        let export = Export::start(&sock, &self.settings.resource, self.size, inbox)
             .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
         self.export = Some(export);
         if let Some(how) = device::method(self.plan.attach) {

@@ -10,18 +10,19 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use shimai_metadata::Metadata;
-use shimai_nbd::{Command, Completion, NbdErrno};
+use shimai_nbd::{Completion, NbdErrno};
 use shimai_replication::{
     wire, Core, DiskResult, Event, Handler, IoId, Level, MetaRecord, StateChange, TransportCmd,
 };
 
-use crate::control::{Reply, Request};
+use crate::control::Reply;
 use crate::device::Device;
 use crate::disk::Job;
 use crate::driver::{DiskOp, Driver, Io};
-use crate::nbd::{ConnMsg, Export};
-use crate::peer::{Link, Out, Transport};
+use crate::nbd::{self, ConnMsg, Export};
+use crate::peer::{self, Link, Out, Transport};
 use crate::report;
+use crate::server;
 use crate::setup::{self, Plan, Settings, SharedFile};
 
 mod admin;
@@ -30,47 +31,14 @@ pub use crate::driver::MAX_REQUEST;
 
 /// Everything that can happen to the daemon.
 pub enum Input {
-    /// A disk completion or a handler's exit.
+    /// A handler's exit (or an event given before the loop runs).
     Event(Event),
+    Disk(crate::disk::Done),
     /// Time passes (every 100 ms).
     Tick,
-    Peer {
-        gen: u64,
-        msg: wire::Msg,
-    },
-    PeerUp {
-        link: Link,
-        resolve_conflicts: bool,
-    },
-    PeerLost {
-        gen: u64,
-        why: String,
-    },
-    /// The writer of connection `gen` made progress while client writes were held back.
-    PeerDrained {
-        gen: u64,
-    },
-    Nbd {
-        conn: u64,
-        cookie: u64,
-        command: Command,
-        reply: Sender<ConnMsg>,
-    },
-    NbdOpen {
-        conn: u64,
-    },
-    NbdClosed {
-        conn: u64,
-    },
-    Control {
-        req: Request,
-        reply: Sender<Reply>,
-    },
-    /// A client of `events`: the current state at once, then every change unless `now`.
-    Subscribe {
-        now: bool,
-        tx: Sender<Reply>,
-    },
+    Peer(peer::Report),
+    Nbd(nbd::Report),
+    Control(server::Report),
     /// Leave the loop (after `down` was answered, or on SIGTERM).
     Stop,
     /// SIGTERM/SIGINT: `down`, logged instead of answered.
@@ -332,7 +300,7 @@ impl Engine {
                     Err(_) => break,
                 }
             };
-            if matches!(input, Input::Stop) {
+            if matches!(input, Input::Stop | Input::Control(server::Report::Stop)) {
                 break;
             }
             self.input(input);
@@ -347,6 +315,10 @@ impl Engine {
     fn input(&mut self, input: Input) {
         match input {
             Input::Event(ev) => self.drv.feed(ev),
+            Input::Disk(d) => self.drv.feed(Event::DiskDone {
+                io: d.io,
+                result: d.result,
+            }),
             Input::Tick => {
                 let now_ms = self.start.elapsed().as_millis() as u64;
                 self.drv.feed(Event::Tick {
@@ -354,15 +326,15 @@ impl Engine {
                     entropy: setup::entropy(),
                 });
             }
-            Input::Peer { gen, msg } => {
+            Input::Peer(peer::Report::Msg { gen, msg }) => {
                 if self.drv.io.link.as_ref().is_some_and(|l| l.gen == gen) {
                     self.drv.feed(Event::Received(msg));
                 }
             }
-            Input::PeerUp {
+            Input::Peer(peer::Report::Up {
                 link,
                 resolve_conflicts,
-            } => {
+            }) => {
                 use shimai_replication::ConnState;
                 if self.drv.io.link.is_none()
                     && self.drv.core().conn_state() == ConnState::WFConnection
@@ -381,7 +353,7 @@ impl Engine {
                     self.drv.io.transport.lost(link.gen);
                 }
             }
-            Input::PeerLost { gen, why } => {
+            Input::Peer(peer::Report::Lost { gen, why }) => {
                 if self.drv.io.link.as_ref().is_some_and(|l| l.gen == gen) {
                     if let Some(l) = self.drv.io.link.take() {
                         l.close();
@@ -397,30 +369,30 @@ impl Engine {
                     self.drv.io.transport.lost(gen);
                 }
             }
-            Input::PeerDrained { gen } => {
+            Input::Peer(peer::Report::Drained { gen }) => {
                 // From the current link's writer, or the link is gone: held writes may go.
                 if self.drv.io.link.as_ref().is_none_or(|l| l.gen == gen) {
                     self.drv.unpark();
                 }
             }
-            Input::Nbd {
+            Input::Nbd(nbd::Report::Request {
                 cookie,
                 command,
                 reply,
-                ..
-            } => self.drv.client(NbdClient { reply, cookie }, command),
-            Input::NbdOpen { conn } => {
+            }) => self.drv.client(NbdClient { reply, cookie }, command),
+            Input::Nbd(nbd::Report::Open { conn }) => {
                 self.nbd_conns.insert(conn);
             }
-            Input::NbdClosed { conn } => {
+            Input::Nbd(nbd::Report::Closed { conn }) => {
                 self.nbd_conns.remove(&conn);
             }
-            Input::Control { req, reply } => {
+            Input::Control(server::Report::Stop) => {}
+            Input::Control(server::Report::Request { req, reply }) => {
                 let r = self.control(req);
                 self.drv.perform();
                 let _ = reply.send(r);
             }
-            Input::Subscribe { now, tx } => {
+            Input::Control(server::Report::Subscribe { now, tx }) => {
                 let s = self.drv.core().status();
                 for l in report::exists(&s, self.res(), &self.plan.peer_name) {
                     let _ = tx.send(Reply::Event(l));
