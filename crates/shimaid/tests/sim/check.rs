@@ -235,6 +235,10 @@ pub fn after_step(sim: &mut Sim) {
     // 4. Identical replicas whenever both are Connected, UpToDate and idle.
     if converged(sim) {
         for n in 0..2 {
+            if sim.nodes[n].overruled {
+                // What it wrote while overruled may just have been resynced away.
+                sim.nodes[n].void();
+            }
             sim.nodes[n].overruled = false;
             sim.nodes[n].discard_flag = false;
         }

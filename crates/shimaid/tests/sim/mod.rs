@@ -292,6 +292,8 @@ pub struct Node {
     pub rr_conflict: bool,
     /// Crash at the next metadata write, tearing it.
     tear_next_meta: bool,
+    /// The last handshake found no common ancestor after an operator's override.
+    pub unrelated: bool,
 }
 
 impl Node {
@@ -319,6 +321,7 @@ impl Node {
             overruled: false,
             rr_conflict: false,
             tear_next_meta: false,
+            unrelated: false,
         }
     }
 
@@ -441,7 +444,7 @@ impl Sim {
         if self.keep_trace {
             let l = format!("{:>6}ms {}", self.now, line());
             self.trace.push_back(l);
-            if self.trace.len() > 400 {
+            if self.trace.len() > 20_000 {
                 self.trace.pop_front();
             }
         }
@@ -482,6 +485,23 @@ impl Sim {
             self.note(|| format!("node{n}: metadata EIO handled: Diskless; repaired by a restart"));
             self.crash(n);
         }
+    }
+
+    /// `down`, `create-md` and `up` on node `n`, as an operator does after "Unrelated data":
+    /// its data stays on the disk but counts for nothing until a full sync.
+    pub fn recreate_metadata(&mut self, n: usize) {
+        self.note(|| format!("node{n}: operator re-creates the metadata"));
+        if self.nodes[n].core.is_some() {
+            self.crash(n);
+        }
+        let fresh = shimai_replication::Persisted::just_created(BLOCKS * BS);
+        let d = &mut self.nodes[n].disk;
+        d.gi = fresh.gi;
+        d.flags = fresh.flags;
+        d.bitmap.iter_mut().for_each(|w| *w = 0);
+        d.al.clear();
+        self.nodes[n].void();
+        self.nodes[n].restart_at = Some(self.now + 1);
     }
 
     /// Forces the faults every engine-level seed must see at least once.
@@ -646,7 +666,15 @@ impl Sim {
                         self.nodes[n].rr_conflict = true;
                     }
                     if msg.starts_with("Unrelated data") {
-                        self.fail(format!("node{n}: {msg}"));
+                        if self.nodes.iter().any(|x| x.overruled) {
+                            // An operator forced a node's data that was not UpToDate; the two
+                            // lineages then moved on apart until DRBD's two history slots no
+                            // longer hold a common ancestor: DRBD says the same, and the
+                            // operator re-creates one side's metadata (see `settle`).
+                            self.nodes[n].unrelated = true;
+                        } else {
+                            self.fail(format!("node{n}: {msg}"));
+                        }
                     }
                     self.note(|| format!("node{n}: log {msg}"));
                 }

@@ -216,6 +216,19 @@ impl Sim {
                 if paused {
                     self.admin(n, AdminCmd::ResumeSync);
                 }
+                if cs == ConnState::StandAlone && self.nodes[n].unrelated {
+                    // Unrelated data after an override: the operator re-creates the metadata
+                    // of the node whose data may be discarded, which then syncs fully.
+                    let victim = if self.nodes[1].overruled || !self.nodes[0].overruled {
+                        1
+                    } else {
+                        0
+                    };
+                    self.nodes[0].unrelated = false;
+                    self.nodes[1].unrelated = false;
+                    self.recreate_metadata(victim);
+                    continue;
+                }
                 if cs == ConnState::StandAlone && self.nodes[n].rr_conflict {
                     // The operator demotes the Primary whose data is older.
                     self.nodes[n].rr_conflict = false;
