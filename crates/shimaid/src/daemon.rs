@@ -64,7 +64,11 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
     let _ = sigs.thread_block();
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let disk = crate::disk::start(storage.data.clone(), crate::inbox::to(&tx, Input::Disk));
+    let data = crate::disk::DataFile {
+        buffered: storage.data.clone(),
+        direct: storage.direct.clone(),
+    };
+    let disk = crate::disk::start(data, crate::inbox::to(&tx, Input::Disk));
     let connect_int = plan.resource.net.connect_int.as_duration();
     let transport = Transport::start(
         s.resource.clone(),

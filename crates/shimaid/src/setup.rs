@@ -238,6 +238,9 @@ pub fn map_options(r: &Resource, c: &mut ResourceConfig) {
 pub struct Storage {
     /// The data area starts at byte 0 of this file.
     pub data: SharedFile,
+    /// The same file opened with `O_DIRECT`, unless the file system refuses it or
+    /// `SHIMAI_DISK_IO=buffered` asks for the page cache.
+    pub direct: Option<SharedFile>,
     pub meta: Metadata<SharedFile>,
 }
 
@@ -279,7 +282,35 @@ pub fn open_storage(p: &Plan, resource: &str) -> Result<Storage, DaemonError> {
             .map_err(|e| DaemonError::io("cannot size", &p.disk, e))?;
         meta.check_data_device(&p.disk, size)?;
     }
-    Ok(Storage { data, meta })
+    let direct = open_direct(&p.disk, resource);
+    Ok(Storage { data, meta, direct })
+}
+
+/// Opens the data area for direct I/O, as DRBD writes its backing device; says in the log
+/// which way the data goes.
+fn open_direct(path: &str, resource: &str) -> Option<SharedFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::env::var("SHIMAI_DISK_IO").is_ok_and(|v| v == "buffered") {
+        log::info!("{resource}: data I/O through the page cache (SHIMAI_DISK_IO=buffered)");
+        return None;
+    }
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
+        .open(path)
+    {
+        Ok(f) => {
+            log::info!("{resource}: data I/O with O_DIRECT on {path}");
+            Some(SharedFile(Arc::new(f)))
+        }
+        Err(e) => {
+            log::warn!(
+                "{resource}: {path} refuses O_DIRECT ({e}): data I/O goes through the page cache"
+            );
+            None
+        }
+    }
 }
 
 /// `create-md`: writes fresh metadata for this node's backing store.
