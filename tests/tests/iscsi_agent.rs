@@ -50,6 +50,38 @@ fn meta_data_validates_and_lists_the_reference_parameters() {
                 "{name}: parameter {p} of the reference is missing"
             );
         }
+        // Same type, required and unique flags as the reference, parameter by parameter.
+        let shape = |x: &str| -> Vec<(String, String, String, String)> {
+            let attr = |tag: &str, a: &str| -> String {
+                tag.split(&format!("{a}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let mut v: Vec<_> = x
+                .split("<parameter ")
+                .skip(1)
+                .map(|chunk| {
+                    let head = &chunk[..chunk.find('>').unwrap()];
+                    let content = chunk.split("<content ").nth(1).unwrap_or("");
+                    (
+                        attr(head, "name"),
+                        attr(content, "type"),
+                        attr(head, "required"),
+                        attr(head, "unique"),
+                    )
+                })
+                .collect();
+            v.retain(|p| p.0 != "tgt_control_port");
+            v.sort();
+            v
+        };
+        assert_eq!(
+            shape(&xml),
+            shape(&reference),
+            "{name}: parameter types or flags differ"
+        );
         for a in [
             "start",
             "stop",
