@@ -545,3 +545,39 @@ fn a_chap_account_shared_by_two_targets_outlives_the_first_stop() {
     assert_eq!(t.run(&target, "stop", "p_b", &b).rc, 0);
     assert!(!accounts().contains("shared"), "{}", accounts());
 }
+
+#[test]
+fn an_unknown_tgtd_version_is_refused() {
+    if !prerequisites("an_unknown_tgtd_version_is_refused") {
+        return;
+    }
+    // A copy of tgtd whose version string says 1.0.99: same protocol, but
+    // not a version the agents were checked against.
+    let real = shimai_tests::which("tgtd").expect("tgtd");
+    let mut bin = std::fs::read(&real).expect("read tgtd");
+    let (from, to) = (b"\x001.0.85\x00", b"\x001.0.99\x00");
+    let at = bin
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("tgtd 1.0.85's version string (another tgt version installed?)");
+    bin[at..at + to.len()].copy_from_slice(to);
+    let dir = shimai_tests::TempDir::new("tgtd-bin");
+    let copy = dir.join("tgtd");
+    std::fs::write(&copy, &bin).expect("write the copy");
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let t = Tgtd::start_program(&copy);
+    let target = t.agent("iSCSITarget");
+    let tp = [("iqn", IQN), ("tid", "1")];
+    for action in ["start", "validate-all"] {
+        let r = t.run(&target, action, "p_t", &tp);
+        assert_eq!(r.rc, 5, "{action}: {r:?}");
+        assert!(
+            r.exit_reason().unwrap_or_default().contains("1.0.99"),
+            "{r:?}"
+        );
+    }
+    assert!(!t.show().contains(IQN), "a target was created anyway");
+    // The monitor does not look at the version (it must stay one request).
+    assert_eq!(t.run(&target, "monitor", "p_t", &tp).rc, 7);
+}

@@ -57,10 +57,15 @@ pub struct Tgtd {
 
 impl Tgtd {
     pub fn start() -> Tgtd {
+        Self::start_program(Path::new("tgtd"))
+    }
+
+    /// As [`Tgtd::start`], with another tgtd executable.
+    pub fn start_program(program: &Path) -> Tgtd {
         let dir = TempDir::new("tgtd");
         let log = std::fs::File::create(dir.join("tgtd.log")).expect("tgtd log");
         let port = free_port();
-        let child = Command::new("tgtd")
+        let child = Command::new(program)
             .args([
                 "-f",
                 "-C",
