@@ -252,9 +252,10 @@ pub fn backing_file(t: &Tgtd, name: &str, mib: u64) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Runs a libiscsi tool: (success, stdout+stderr).
+/// Runs a libiscsi tool: (success, stdout+stderr). iscsi-test-cu gets 300 s, the others 20 s.
 pub fn iscsi(tool: &str, args: &[&str]) -> (bool, String) {
-    let out = run(Command::new("timeout").arg("20").arg(tool).args(args));
+    let limit = if tool == "iscsi-test-cu" { "300" } else { "20" };
+    let out = run(Command::new("timeout").arg(limit).arg(tool).args(args));
     (
         out.status.success(),
         format!(
