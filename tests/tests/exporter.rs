@@ -401,3 +401,77 @@ fn a_port_in_use_is_refused_with_the_option_to_change_it() {
         "{err}"
     );
 }
+
+/// `systemd-analyze verify` on `unit` written as `dir/shimai-exporter.service`, man pages
+/// looked up in `manpath`; its success and whole output.
+fn verify(dir: &std::path::Path, unit: &str, manpath: &std::path::Path) -> (bool, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("shimai-exporter.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = shimai_tests::run(
+        Command::new("systemd-analyze")
+            .env("MANPATH", manpath)
+            .arg("verify")
+            .arg(&path),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_installed_exporter_unit_verifies_clean() {
+    if !shimai_tests::have_program("exporter-unit", "systemd-analyze") {
+        return;
+    }
+    let dir = shimai_tests::TempDir::new("exporter-unit");
+    let prefix = dir.join("prefix");
+    let bin_dir = shimai_tests::bin("shimaiadm")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = shimai_tests::run(
+        Command::new(shimai_tests::workspace().join("scripts/install"))
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--ocf-root")
+            .arg(dir.join("ocf")),
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "scripts/install: {said}");
+    let unit = std::fs::read_to_string(prefix.join("lib/systemd/system/shimai-exporter.service"))
+        .unwrap_or_else(|e| panic!("no exporter unit installed ({e}): {said}"));
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={}/sbin/shimaiadm exporter --listen ${{SHIMAI_EXPORTER_LISTEN}}",
+            prefix.display()
+        )),
+        "{unit}"
+    );
+    assert!(unit.contains("Environment=SHIMAI_EXPORTER_LISTEN=0.0.0.0:9942"));
+    let man = prefix.join("share/man");
+    let (ok, text) = verify(&dir.join("good"), &unit, &man);
+    assert!(
+        ok && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
+    // The check does find a broken unit.
+    let (ok, text) = verify(
+        &dir.join("bad"),
+        &unit.replace("Type=exec", "Type=exec\nRestart=sometimes"),
+        &man,
+    );
+    assert!(
+        !text.trim().is_empty() || !ok,
+        "a bad Restart= went unnoticed"
+    );
+}
