@@ -9,6 +9,7 @@ SHIMAI_PACKAGES=(
   drbd-utils
   tgt libiscsi-bin python3
   systemd man-db dpkg-dev
+  python3-prometheus-client
 )
 
 step() {

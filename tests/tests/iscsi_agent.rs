@@ -50,6 +50,38 @@ fn meta_data_validates_and_lists_the_reference_parameters() {
                 "{name}: parameter {p} of the reference is missing"
             );
         }
+        // Same type, required and unique flags as the reference, parameter by parameter.
+        let shape = |x: &str| -> Vec<(String, String, String, String)> {
+            let attr = |tag: &str, a: &str| -> String {
+                tag.split(&format!("{a}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let mut v: Vec<_> = x
+                .split("<parameter ")
+                .skip(1)
+                .map(|chunk| {
+                    let head = &chunk[..chunk.find('>').unwrap()];
+                    let content = chunk.split("<content ").nth(1).unwrap_or("");
+                    (
+                        attr(head, "name"),
+                        attr(content, "type"),
+                        attr(head, "required"),
+                        attr(head, "unique"),
+                    )
+                })
+                .collect();
+            v.retain(|p| p.0 != "tgt_control_port");
+            v.sort();
+            v
+        };
+        assert_eq!(
+            shape(&xml),
+            shape(&reference),
+            "{name}: parameter types or flags differ"
+        );
         for a in [
             "start",
             "stop",
@@ -512,4 +544,40 @@ fn a_chap_account_shared_by_two_targets_outlives_the_first_stop() {
     );
     assert_eq!(t.run(&target, "stop", "p_b", &b).rc, 0);
     assert!(!accounts().contains("shared"), "{}", accounts());
+}
+
+#[test]
+fn an_unknown_tgtd_version_is_refused() {
+    if !prerequisites("an_unknown_tgtd_version_is_refused") {
+        return;
+    }
+    // A copy of tgtd whose version string says 1.0.99: same protocol, but
+    // not a version the agents were checked against.
+    let real = shimai_tests::which("tgtd").expect("tgtd");
+    let mut bin = std::fs::read(&real).expect("read tgtd");
+    let (from, to) = (b"\x001.0.85\x00", b"\x001.0.99\x00");
+    let at = bin
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("tgtd 1.0.85's version string (another tgt version installed?)");
+    bin[at..at + to.len()].copy_from_slice(to);
+    let dir = shimai_tests::TempDir::new("tgtd-bin");
+    let copy = dir.join("tgtd");
+    std::fs::write(&copy, &bin).expect("write the copy");
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let t = Tgtd::start_program(&copy);
+    let target = t.agent("iSCSITarget");
+    let tp = [("iqn", IQN), ("tid", "1")];
+    for action in ["start", "validate-all"] {
+        let r = t.run(&target, action, "p_t", &tp);
+        assert_eq!(r.rc, 5, "{action}: {r:?}");
+        assert!(
+            r.exit_reason().unwrap_or_default().contains("1.0.99"),
+            "{r:?}"
+        );
+    }
+    assert!(!t.show().contains(IQN), "a target was created anyway");
+    // The monitor does not look at the version (it must stay one request).
+    assert_eq!(t.run(&target, "monitor", "p_t", &tp).rc, 7);
 }

@@ -163,7 +163,7 @@ fn the_replicated_device_passes_what_a_loop_device_passes() {
         return;
     }
     // Declared first, dropped last: tgtd lets go of the device before the nodes go down.
-    let mut pair = replication_support::Pair::new("iscsi-repl", 64, "  options { attach fuse; }");
+    let mut pair = replication_support::Pair::new("iscsi-repl", 32, "  options { attach fuse; }");
     pair.up_skip_sync();
     pair.ok(0, r#"{"cmd":"primary"}"#);
     let replicated = pair.device(0).to_string_lossy().into_owned();

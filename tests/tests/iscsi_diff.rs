@@ -365,7 +365,8 @@ fn stop_under_a_relogging_initiator() {
     let lp = [("target_iqn", IQN), ("lun", "1"), ("path", file.as_str())];
     assert_eq!(t.run(&a.theirs, "start", "p_t", &params).rc, 0);
     assert_eq!(t.run(&lu, "start", "p_lu", &lp).rc, 0);
-    let _client = Client::perf(&t.url(IQN, 1));
+    // Several initiators, each logging in again as soon as it is dropped.
+    let _clients: Vec<Client> = (0..4).map(|_| Client::perf(&t.url(IQN, 1))).collect();
     assert!(iscsi_support::wait_for(10, || t
         .show()
         .contains("Connection:")));

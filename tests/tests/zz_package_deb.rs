@@ -25,6 +25,7 @@ const FILES: &[&str] = &[
     "/usr/lib/ocf/resource.d/shimai/IPaddr2",
     "/usr/lib/shimai/shimai-unit-check",
     "/lib/systemd/system/shimai@.service",
+    "/lib/systemd/system/shimai-exporter.service",
     "/usr/share/man/man8/shimaiadm.8.gz",
     "/usr/share/man/man8/shimaid.8.gz",
     "/usr/share/man/man8/haresources2cib.8.gz",

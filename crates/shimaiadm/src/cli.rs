@@ -1,6 +1,7 @@
 //! The command line: drbdadm's verbs and options, parsed by clap. Usage
 //! errors exit with 2 (clap's code, which is also drbdadm's habit).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -174,6 +175,12 @@ pub enum Verb {
     /// Resume a resync paused on this node
     #[command(name = "resume-sync")]
     ResumeSync(Res),
+    /// Serve Prometheus metrics of every resource of this node at http://ADDR:PORT/metrics (drbd-reactor's names; see docs/metrics.md)
+    Exporter {
+        /// Address and port to listen on
+        #[arg(long, value_name = "ADDR:PORT", default_value = crate::exporter::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+    },
 }
 
 impl Verb {
@@ -189,6 +196,7 @@ impl Verb {
             | Verb::WaitSync(Wait { target, .. }) => &target.res,
             Verb::Status { target, .. } | Verb::Events { target, .. } => &target.res,
             Verb::Proc(t) | Verb::Dump(t) => &t.res,
+            Verb::Exporter { .. } => "all",
             Verb::Up(t)
             | Verb::GetGi(t)
             | Verb::DumpMd(t)

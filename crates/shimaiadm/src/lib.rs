@@ -16,7 +16,8 @@
 //! * [`createmd`]: the overwrite check, then the write; [`metaview`]: reading it back;
 //!   [`convertmd`]: DRBD's metadata to shimai's and back;
 //! * [`daemon`]: the requests, starting and stopping shimaid;
-//! * [`verbs`]: a verb over the resources it names; [`cli`]: the parser.
+//! * [`verbs`]: a verb over the resources it names; [`cli`]: the parser;
+//! * [`exporter`]: the Prometheus endpoint over the same status reports.
 //!
 //! Exit codes ([`error::AdmError::exit_code`]): 0 success, 1 refused or
 //! failed, 2 usage, 10 configuration, 11 daemon or peer not reachable, 17
@@ -33,6 +34,7 @@ pub mod convertmd;
 pub mod createmd;
 pub mod daemon;
 pub mod error;
+pub mod exporter;
 pub mod format;
 pub mod metaview;
 pub mod verbs;

@@ -59,6 +59,9 @@ pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
             let _ = writeln!(con.err, "shimaiadm: {w}");
         }
     }
+    if let Verb::Exporter { listen } = verb {
+        return crate::exporter::serve(settings, *listen, con.err);
+    }
     if let Verb::Dump(t) = verb {
         return dump(&loaded, &t.res, con);
     }
@@ -153,7 +156,7 @@ fn one(
         Verb::PauseSync(_) => simple(Request::PauseSync)?,
         Verb::ResumeSync(_) => simple(Request::ResumeSync)?,
         // Handled for all resources at once in `run`.
-        Verb::Proc(_) | Verb::Events { .. } | Verb::Dump(_) => None,
+        Verb::Proc(_) | Verb::Events { .. } | Verb::Dump(_) | Verb::Exporter { .. } => None,
     };
     if let Some(msg) = said {
         con.print(&format!("{}\n", daemon::about(name, &msg)));

@@ -41,9 +41,13 @@ fn main() {
 }
 
 fn implementation(ctx: &Context) -> Result<Implementation> {
-    config::implementation(ctx.params.str("implementation"), |p| {
-        ocf::command::find_binary(&ctx.env, p).is_some()
-    })
+    // Unset (as opposed to set to the default): pick by what is installed.
+    let value = if ctx.params.is_given("implementation") {
+        ctx.params.str("implementation")
+    } else {
+        ""
+    };
+    config::implementation(value, |p| ocf::command::find_binary(&ctx.env, p).is_some())
 }
 
 /// What a configuration error means for this action: stop has nothing it

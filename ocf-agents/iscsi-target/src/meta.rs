@@ -8,12 +8,13 @@
 use ocf::{ActionSpec, AgentInfo, ParamSpec, ParamType};
 
 const IMPLEMENTATION: ParamSpec = ParamSpec::new("implementation", "iSCSI target implementation")
+    .default("tgt")
     .long(
         "The iSCSI target daemon to configure: \"tgt\" (tgtd, spoken to over its \
          management socket) or \"lio-t\" (LIO through targetcli and configfs). \
          \"iet\" is refused: IET was removed from Debian; use tgt. \"lio\" (lio_node) \
-         is refused too; use lio-t. Empty or unset: tgt when tgtd is installed, \
-         else lio-t when targetcli is.",
+         is refused too; use lio-t. Unset: tgt when tgtd is installed, else \
+         lio-t when targetcli is (the default shown is what a node with tgt gets).",
     );
 
 const CONTROL_PORT: ParamSpec = ParamSpec::new("tgt_control_port", "tgtd control port")
@@ -37,11 +38,14 @@ pub static TARGET_PARAMS: &[ParamSpec] = &[
             "The target's iSCSI Qualified Name, e.g. iqn.2026-01.com.example:storage. \
          tgt accepts letters, digits, '.', '-' and ':' only.",
         ),
-    ParamSpec::new("tid", "iSCSI target ID").unique().long(
-        "The target ID, a positive integer, required for tgt. Use the same value on \
+    ParamSpec::new("tid", "iSCSI target ID")
+        .unique()
+        .kind(ParamType::Integer)
+        .long(
+            "The target ID, a positive integer, required for tgt. Use the same value on \
          every node: initiators (Windows in particular) identify a disk by VPD page \
          0x83, which tgt derives from the tid and the LUN.",
-    ),
+        ),
     ParamSpec::new("portals", "iSCSI portal addresses")
         .default("0.0.0.0:3260")
         .long(
@@ -93,7 +97,6 @@ pub static LU_PARAMS: &[ParamSpec] = &[
         .long("The LUN, 1 or more for tgt (LUN 0 is tgtd's controller). Same on every node."),
     ParamSpec::new("path", "Block device (or file) path")
         .required()
-        .unique()
         .long("The block device or file exported as this LUN, e.g. the replicated device."),
     ParamSpec::new("scsi_id", "SCSI ID").unique().long(
         "The SCSI ID (VPD page 0x83 designator) of the LUN, at most 36 characters. \
@@ -121,13 +124,13 @@ pub static LU_PARAMS: &[ParamSpec] = &[
     ParamSpec::new("tgt_device_type", "TGT device type")
         .long("tgt device type: disk (default), tape, ssc, cd, changer, osd or pt."),
     ParamSpec::new("emulate_tpu", "Enable TPU emulation")
-        .kind(ParamType::Boolean)
+        .kind(ParamType::Integer)
         .long("lio-t only: thin provisioning UNMAP (emulate_tpu attribute)."),
     ParamSpec::new("emulate_3pc", "Enable 3PC emulation")
-        .kind(ParamType::Boolean)
+        .kind(ParamType::Integer)
         .long("lio-t only: third-party copy (emulate_3pc attribute)."),
     ParamSpec::new("emulate_caw", "Enable Compare and Write emulation")
-        .kind(ParamType::Boolean)
+        .kind(ParamType::Integer)
         .long("lio-t only: COMPARE AND WRITE (emulate_caw attribute)."),
     ADDITIONAL.long(
         "Space-separated name=value LU parameters, sent in the identity request \

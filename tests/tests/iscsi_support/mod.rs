@@ -57,10 +57,15 @@ pub struct Tgtd {
 
 impl Tgtd {
     pub fn start() -> Tgtd {
+        Self::start_program(Path::new("tgtd"))
+    }
+
+    /// As [`Tgtd::start`], with another tgtd executable.
+    pub fn start_program(program: &Path) -> Tgtd {
         let dir = TempDir::new("tgtd");
         let log = std::fs::File::create(dir.join("tgtd.log")).expect("tgtd log");
         let port = free_port();
-        let child = Command::new("tgtd")
+        let child = Command::new(program)
             .args([
                 "-f",
                 "-C",
@@ -247,9 +252,10 @@ pub fn backing_file(t: &Tgtd, name: &str, mib: u64) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Runs a libiscsi tool: (success, stdout+stderr).
+/// Runs a libiscsi tool: (success, stdout+stderr). iscsi-test-cu gets 300 s, the others 20 s.
 pub fn iscsi(tool: &str, args: &[&str]) -> (bool, String) {
-    let out = run(Command::new("timeout").arg("20").arg(tool).args(args));
+    let limit = if tool == "iscsi-test-cu" { "300" } else { "20" };
+    let out = run(Command::new("timeout").arg(limit).arg(tool).args(args));
     (
         out.status.success(),
         format!(
