@@ -271,7 +271,41 @@ impl<I: Io> Driver<I> {
         };
         #[cfg(feature = "sim-bug")]
         let early = self.bugs.reply_before_disk && matches!(kind, Kind::Write(..));
-        let first = self.new_group(to, pieces(len).count() as u64);
+        let parts = pieces(len).count() as u64;
+        let first = self.new_group(to, parts);
+        if parts == 1 {
+            // The common case: one piece, whose payload moves on without a copy.
+            let ev = match kind {
+                Kind::Read => Event::Read {
+                    id: first,
+                    offset,
+                    len,
+                },
+                Kind::Write(data, fua) => Event::Write {
+                    id: first,
+                    offset,
+                    data,
+                    fua,
+                },
+                Kind::Zero(fua) => Event::Write {
+                    id: first,
+                    offset,
+                    data: vec![0; len as usize],
+                    fua,
+                },
+                Kind::Trim => Event::Trim {
+                    id: first,
+                    offset,
+                    len,
+                },
+            };
+            self.hand_to_core(first, ev);
+            #[cfg(feature = "sim-bug")]
+            if early {
+                self.part_done(first, Ok(None));
+            }
+            return;
+        }
         for (id, (at, n)) in (first..).zip(pieces(len)) {
             let off = offset + at;
             let ev = match &kind {
