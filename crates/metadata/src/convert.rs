@@ -25,13 +25,14 @@ use shimai_replication::Bitmap;
 
 use crate::al::{ActivityLog, AlTransaction, AL_TR_SIZE};
 use crate::bitmap_block::{decode_bitmap_block, encode_bitmap_block, BM_WORDS_PER_BLOCK};
+use crate::device::MetaDevice;
 use crate::drbd::{self, DrbdSuperblock, DrbdVersion};
 use crate::error::{MetaError, Result};
 use crate::flags::MdFlags;
 use crate::io::BlockIo;
 use crate::layout::{Layout, Placement, AL_EXTENT_SIZE, BLOCK, INDEXED_SLOT_SIZE};
 use crate::legacy::{self, LegacySuperblock};
-use crate::store::{open, MetaDevice};
+use crate::store::open;
 use crate::superblock::{Superblock, SB_SIZE};
 
 /// What the metadata area of a device holds.

@@ -12,11 +12,11 @@
 use shimai_replication::GenerationIds;
 
 use crate::codec::{get_u32, get_u64};
+use crate::device::MetaDevice;
 use crate::error::{MetaError, Place, Result};
 use crate::flags::MdFlags;
 use crate::io::BlockIo;
 use crate::layout::{Placement, BLOCK, INDEXED_SLOT_SIZE};
-use crate::store::MetaDevice;
 use crate::superblock::{SB_MAGIC, SB_VERSION_LEGACY};
 
 const WHAT: &str = "superblock (first layout)";

@@ -101,6 +101,7 @@ pub mod al;
 pub mod bitmap_block;
 mod codec;
 pub mod convert;
+pub mod device;
 pub mod drbd;
 pub mod error;
 pub mod flags;
@@ -116,12 +117,13 @@ mod store_tests;
 
 pub use al::{ActivityLog, AlTransaction, AlUpdate};
 pub use convert::{probe, probe_for, to_drbd, to_shimai, Converted, Found, NodeIds};
+pub use device::MetaDevice;
 pub use drbd::DrbdVersion;
 pub use error::{MetaError, Place, Result};
 pub use flags::{AttachState, MdFlags, NodeState};
 pub use io::{BlockIo, MemDisk};
 pub use layout::{Layout, Placement};
-pub use store::{create, detect, extent_of, open, Detected, MetaDevice, Metadata};
+pub use store::{create, detect, extent_of, open, Detected, Metadata};
 pub use superblock::Superblock;
 
 /// Runs every decoder on arbitrary bytes, for fuzz targets: as one block,

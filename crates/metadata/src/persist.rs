@@ -93,8 +93,9 @@ impl<IO: BlockIo> Metadata<IO> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::MetaDevice;
     use crate::layout::Layout;
-    use crate::store::{create, open, MetaDevice};
+    use crate::store::{create, open};
     use crate::{MemDisk, Placement};
     use shimai_replication::GenerationIds;
 
