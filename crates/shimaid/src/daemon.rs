@@ -67,6 +67,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
     let data = crate::disk::DataFile {
         buffered: storage.data.clone(),
         direct: storage.direct.clone(),
+        flushes: plan.resource.disk.disk_flushes,
     };
     let disk = crate::disk::start(data, crate::inbox::to(&tx, Input::Disk));
     let connect_int = plan.resource.net.connect_int.as_duration();

@@ -38,6 +38,22 @@ pub struct Done {
 pub struct DataFile {
     pub buffered: SharedFile,
     pub direct: Option<SharedFile>,
+    /// `disk-flushes`: flush the device's cache for client flushes, FUA writes and barriers.
+    /// With `no`, writes are made to reach the device but its cache is trusted, as DRBD.
+    pub flushes: bool,
+}
+
+impl DataFile {
+    /// Makes every completed write durable, as far as `disk-flushes` asks.
+    fn sync(&self) -> std::io::Result<()> {
+        match (&self.direct, self.flushes) {
+            (Some(d), true) => d.0.sync_data(),
+            (None, true) => self.buffered.0.sync_data(),
+            // O_DIRECT writes are on the device already.
+            (Some(_), false) => Ok(()),
+            (None, false) => crate::sys::write_back(&self.buffered.0),
+        }
+    }
 }
 
 const THREADS: usize = 4;
@@ -107,7 +123,6 @@ const fn libc_eio() -> i32 {
 }
 
 fn perform(file: &DataFile, buf: &mut AlignedBuf, job: Job) -> (IoId, DiskResult) {
-    let f = file.buffered.0.as_ref();
     let status = |r: std::io::Result<()>| match r {
         Ok(()) => DiskResult::Done,
         Err(e) => DiskResult::Failed(errno(&e)),
@@ -120,8 +135,7 @@ fn perform(file: &DataFile, buf: &mut AlignedBuf, job: Job) -> (IoId, DiskResult
             fua,
         } => {
             let r = write(file, buf, &data, offset);
-            let sync = file.direct.as_ref().map_or(f, |d| d.0.as_ref());
-            let r = r.and_then(|()| if fua { sync.sync_data() } else { Ok(()) });
+            let r = r.and_then(|()| if fua { file.sync() } else { Ok(()) });
             (io, status(r))
         }
         Job::Read { io, offset, len } => match read(file, buf, offset, len as usize) {
@@ -129,10 +143,7 @@ fn perform(file: &DataFile, buf: &mut AlignedBuf, job: Job) -> (IoId, DiskResult
             Err(e) => (io, DiskResult::Failed(errno(&e))),
         },
         Job::Trim { io, offset, len } => (io, status(trim(file, buf, offset, len))),
-        Job::Flush { io } => {
-            let sync = file.direct.as_ref().map_or(f, |d| d.0.as_ref());
-            (io, status(sync.sync_data()))
-        }
+        Job::Flush { io } => (io, status(file.sync())),
     }
 }
 

@@ -37,4 +37,4 @@ pub mod peer;
 pub mod report;
 pub mod server;
 pub mod setup;
-mod sys;
+pub mod sys;

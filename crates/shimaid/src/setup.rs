@@ -86,6 +86,33 @@ impl BlockIo for SharedFile {
     }
 }
 
+/// The metadata area's file: `md-flushes no` writes its pages back without flushing the
+/// device's cache, as DRBD does.
+#[derive(Debug, Clone)]
+pub struct MetaFile {
+    pub file: SharedFile,
+    pub flushes: bool,
+}
+
+impl BlockIo for MetaFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        self.file.read_at(buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> std::io::Result<()> {
+        self.file.write_at(buf, off)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        if self.flushes {
+            self.file.flush()
+        } else {
+            crate::sys::write_back(&self.file.0)
+        }
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        self.file.size()
+    }
+}
+
 /// Everything the configuration says about this node's resource.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -241,7 +268,7 @@ pub struct Storage {
     /// The same file opened with `O_DIRECT`, unless the file system refuses it or
     /// `SHIMAI_DISK_IO=buffered` asks for the page cache.
     pub direct: Option<SharedFile>,
-    pub meta: Metadata<SharedFile>,
+    pub meta: Metadata<MetaFile>,
 }
 
 fn open_rw(path: &str) -> Result<SharedFile, DaemonError> {
@@ -273,7 +300,14 @@ pub fn open_storage(p: &Plan, resource: &str) -> Result<Storage, DaemonError> {
         MetaDisk::External { path, .. } => path.clone(),
     };
     let meta = shimai_metadata::open(
-        MetaDevice::new(md_dev, md_path, resource),
+        MetaDevice::new(
+            MetaFile {
+                file: md_dev,
+                flushes: p.resource.disk.md_flushes,
+            },
+            md_path,
+            resource,
+        ),
         placement(&p.meta),
     )?;
     if let MetaDisk::External { .. } = p.meta {

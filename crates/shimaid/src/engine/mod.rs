@@ -23,7 +23,7 @@ use crate::nbd::{self, ConnMsg, Export};
 use crate::peer::{self, Link, Out, Transport};
 use crate::report;
 use crate::server;
-use crate::setup::{self, Plan, Settings, SharedFile};
+use crate::setup::{self, MetaFile, Plan, Settings};
 
 mod admin;
 
@@ -55,7 +55,7 @@ pub struct NbdClient {
 /// handlers and `events` subscribers.
 pub struct Daemon {
     res: String,
-    md: Metadata<SharedFile>,
+    md: Metadata<MetaFile>,
     disk: Sender<Job>,
     transport: Transport,
     link: Option<Link>,
@@ -219,7 +219,7 @@ pub struct Engine {
 
 pub struct Parts {
     pub core: Core,
-    pub md: Metadata<SharedFile>,
+    pub md: Metadata<MetaFile>,
     pub settings: Settings,
     pub plan: Plan,
     pub disk: Sender<Job>,
