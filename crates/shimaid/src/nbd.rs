@@ -1,11 +1,12 @@
 //! The NBD export on `RUN_DIR/RES.nbd`, present only while the node is Primary.
 //!
-//! Per client connection, a reader thread feeds the socket's bytes to a handler thread that
-//! owns the sans-IO [`Connection`]; the handler turns requests into engine inputs and writes
-//! the replies the engine completes, in whatever order replication finishes them. So a client
-//! can keep many requests in flight, and several clients can be connected at once.
+//! Per client connection, one thread owns the sans-IO [`Connection`]: it waits in `poll(2)`
+//! on the socket and on a wake-up pipe, reads requests straight into their buffers
+//! (`Connection::read_from`), hands them to the engine, and writes the replies the engine
+//! completes, in whatever order replication finishes them. So a client can keep many requests
+//! in flight, and several clients can be connected at once.
 
-use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -30,15 +31,25 @@ pub enum Report {
     Request {
         cookie: u64,
         command: Command,
-        reply: Sender<ConnMsg>,
+        reply: Replier,
     },
 }
 
-/// What a client connection's handler receives.
-pub enum ConnMsg {
-    Bytes(Vec<u8>),
-    Eof,
-    Done(Completion),
+/// Where the engine sends a request's completion: the connection's queue, and the pipe
+/// that wakes its thread.
+#[derive(Clone)]
+pub struct Replier {
+    tx: Sender<Completion>,
+    wake: Arc<OwnedFd>,
+}
+
+impl Replier {
+    pub fn send(&self, c: Completion) {
+        if self.tx.send(c).is_ok() {
+            // A full pipe already holds a wake-up: EAGAIN is fine.
+            let _ = nix::unistd::write(self.wake.as_fd(), &[1]);
+        }
+    }
 }
 
 /// A running export: the listening socket and its accept thread.
@@ -97,30 +108,16 @@ impl Drop for Export {
 }
 
 fn serve(id: u64, s: UnixStream, info: ExportInfo, engine: Inbox<Report>) -> std::io::Result<()> {
-    let mut reader = s.try_clone()?;
+    use nix::fcntl::OFlag;
+    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let tx2 = tx.clone();
-    std::thread::Builder::new()
-        .name(format!("nbd-read{id}"))
-        .spawn(move || {
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = tx2.send(ConnMsg::Eof);
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx2.send(ConnMsg::Bytes(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        })?;
+    let reply = Replier {
+        tx,
+        wake: Arc::new(wake_w),
+    };
     std::thread::Builder::new()
         .name(format!("nbd-conn{id}"))
-        .spawn(move || handle(id, s, info, tx, rx, engine))?;
+        .spawn(move || handle(id, s, info, reply, rx, wake_r, engine))?;
     Ok(())
 }
 
@@ -128,10 +125,12 @@ fn handle(
     id: u64,
     mut s: UnixStream,
     info: ExportInfo,
-    me: Sender<ConnMsg>,
-    rx: Receiver<ConnMsg>,
+    me: Replier,
+    rx: Receiver<Completion>,
+    wake: OwnedFd,
     engine: Inbox<Report>,
 ) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut conn = Connection::new(vec![info]);
     engine(Report::Open { conn: id });
     let mut eof = false;
@@ -142,12 +141,39 @@ fn handle(
         if conn.is_finished() || (eof && conn.in_flight() == 0) {
             break;
         }
-        let Ok(msg) = rx.recv() else { break };
-        match msg {
-            ConnMsg::Bytes(b) => conn.receive(&b),
-            ConnMsg::Eof => eof = true,
-            ConnMsg::Done(c) => {
+        let (readable, woken) = {
+            let sock_events = if eof {
+                PollFlags::empty()
+            } else {
+                PollFlags::POLLIN
+            };
+            let mut fds = [
+                PollFd::new(s.as_fd(), sock_events),
+                PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+            let ready = |f: &PollFd| {
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
+            };
+            (ready(&fds[0]), ready(&fds[1]))
+        };
+        if woken {
+            let mut sink = [0u8; 64];
+            while matches!(nix::unistd::read(wake.as_raw_fd(), &mut sink), Ok(n) if n > 0) {}
+            while let Ok(c) = rx.try_recv() {
                 let _ = conn.complete(c);
+            }
+        }
+        if readable && !eof {
+            match conn.read_from(&mut s) {
+                Ok(0) | Err(_) => eof = true,
+                Ok(_) => {}
             }
         }
         loop {

@@ -19,7 +19,7 @@ use crate::control::Reply;
 use crate::device::Device;
 use crate::disk::Job;
 use crate::driver::{DiskOp, Driver, Io};
-use crate::nbd::{self, ConnMsg, Export};
+use crate::nbd::{self, Export, Replier};
 use crate::peer::{self, Link, Out, Transport};
 use crate::report;
 use crate::server;
@@ -47,7 +47,7 @@ pub enum Input {
 
 /// Where an NBD reply goes: the connection's handler and the request's cookie.
 pub struct NbdClient {
-    reply: Sender<ConnMsg>,
+    reply: Replier,
     cookie: u64,
 }
 
@@ -131,7 +131,7 @@ impl Io for Daemon {
                 NbdErrno::from_io(&std::io::Error::from_raw_os_error(errno)),
             ),
         };
-        let _ = to.reply.send(ConnMsg::Done(c));
+        to.reply.send(c);
     }
 
     fn transport(&mut self, cmd: TransportCmd) {
