@@ -100,6 +100,30 @@ fn a_stopped_secondary_is_expelled_and_the_primary_stays_within_its_memory_bound
     p.ok(0, r#"{"cmd":"primary"}"#);
     let (primary, secondary) = (pid_of(&p, 0), pid_of(&p, 1));
     let base = status_kib(primary, "VmRSS:");
+    // A daemon serving its host's block device keeps its memory and is the OOM killer's
+    // last choice.
+    assert!(
+        status_kib(primary, "VmLck:") > 0,
+        "shimaid's memory is locked"
+    );
+    let adj = std::fs::read_to_string(format!("/proc/{primary}/oom_score_adj")).unwrap();
+    // Lowering it needs CAP_SYS_RESOURCE, which some containers withhold even from root: then
+    // the log must say so.
+    let allowed = std::process::Command::new("sh")
+        .args(["-c", "echo -900 > /proc/self/oom_score_adj"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if allowed {
+        assert_eq!(adj.trim(), "-900");
+    } else {
+        assert!(
+            p.log(0)
+                .contains("not protected from memory pressure: oom_score_adj"),
+            "the log says what could not be done:\n{}",
+            p.log(0)
+        );
+    }
 
     signal(secondary, nix::sys::signal::Signal::SIGSTOP);
     let resume = Resume(secondary);

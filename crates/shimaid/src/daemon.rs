@@ -55,6 +55,10 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
     cfg.size = storage.meta.superblock().data_size;
     let core = Core::new(cfg, Some(storage.meta.persisted()), setup::entropy());
 
+    // Before any thread starts, so that every one of them inherits it.
+    for what in crate::sys::protect_from_memory_pressure() {
+        log::warn!("{}: not protected from memory pressure: {what}", s.resource);
+    }
     // Signals are taken by one thread with sigwait; every thread started later inherits
     // the mask, so none of them is interrupted.
     let mut sigs = SigSet::empty();

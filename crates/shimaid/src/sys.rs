@@ -1,5 +1,6 @@
-//! The system calls that need `unsafe`: starting the detached daemon in a new session, and
-//! writing a file's pages back without flushing the device's cache.
+//! The system calls that need `unsafe`: starting the detached daemon in a new session,
+//! writing a file's pages back without flushing the device's cache, and the protections of a
+//! daemon that serves its own host's block device.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -36,4 +37,36 @@ pub fn new_session(cmd: &mut Command) {
                 .map_err(std::io::Error::from)
         });
     }
+}
+
+/// `PR_SET_IO_FLUSHER` (linux/prctl.h, Linux 5.6).
+const PR_SET_IO_FLUSHER: libc::c_int = 57;
+/// `MCL_ONFAULT` (asm-generic/mman-common.h, Linux 4.4): lock pages as they are touched,
+/// without populating every mapping (thread stacks) up front.
+const MCL_ONFAULT: libc::c_int = 4;
+
+/// Guards a daemon that serves its own host's block device against the deadlocks of memory
+/// pressure: the kernel must not make it wait for the very writeback it is to perform
+/// (`PR_SET_IO_FLUSHER`: its allocations do not start I/O, as the kernel does for loop and
+/// nbd's own threads), its pages are not swapped out (`mlockall`, on fault), and the OOM killer
+/// picks it last (`oom_score_adj` -900, not -1000, so a leak in it cannot take the whole host
+/// down instead). Call before any thread is started: they inherit it. Returns what could not
+/// be done, for the log.
+pub fn protect_from_memory_pressure() -> Vec<String> {
+    let mut missing = Vec::new();
+    // SAFETY: prctl with integer arguments only; no memory of ours is passed.
+    if unsafe { libc::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) } != 0 {
+        missing.push(format!(
+            "PR_SET_IO_FLUSHER: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | MCL_ONFAULT) } != 0 {
+        missing.push(format!("mlockall: {}", std::io::Error::last_os_error()));
+    }
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "-900") {
+        missing.push(format!("oom_score_adj: {e}"));
+    }
+    missing
 }
