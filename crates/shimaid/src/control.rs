@@ -109,6 +109,10 @@ pub struct StatusReport {
     /// StandAlone; cleared when the nodes connect again. Only written when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub split_brain: bool,
+    /// How the daemon performs disk I/O: `io_uring` or `threads` (empty from a daemon that
+    /// does not say).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub io_backend: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -91,6 +91,13 @@ fn worker(file: DataFile, rx: Arc<Mutex<Receiver<Job>>>, done: Inbox<Done>) {
     }
 }
 
+/// Performs one job on the calling thread (the io_uring backend's rare fallbacks).
+pub fn perform_now(file: &DataFile, job: Job) -> Done {
+    let mut buf = AlignedBuf::default();
+    let (io, result) = perform(file, &mut buf, job);
+    Done { io, result }
+}
+
 /// A reusable buffer whose usable part starts at an [`ALIGN`]-byte boundary.
 #[derive(Default)]
 struct AlignedBuf(Vec<u8>);

@@ -38,3 +38,4 @@ pub mod report;
 pub mod server;
 pub mod setup;
 pub mod sys;
+pub mod uring;

@@ -13,6 +13,7 @@ pub struct Names<'a> {
     pub minor: u32,
     pub size: u64,
     pub split_brain: bool,
+    pub io_backend: &'a str,
 }
 
 pub fn status_report(s: &Status, n: &Names) -> StatusReport {
@@ -64,6 +65,7 @@ pub fn status_report(s: &Status, n: &Names) -> StatusReport {
         }),
         verify_oos_kib: s.verify_oos_kib,
         split_brain: n.split_brain,
+        io_backend: n.io_backend.to_string(),
     }
 }
 
@@ -164,6 +166,7 @@ mod tests {
                 minor: 3,
                 size,
                 split_brain: false,
+                io_backend: "threads",
             },
         );
         assert_eq!(r.role, "Secondary");

@@ -187,6 +187,7 @@ pub(crate) mod tests {
             resync: None,
             verify_oos_kib: 0,
             split_brain: false,
+            io_backend: String::new(),
         }
     }
 

@@ -46,6 +46,7 @@ impl Engine {
                     minor: self.plan.minor,
                     size: self.size,
                     split_brain: self.drv.io.split_brain,
+                    io_backend: self.drv.io.disk.name(),
                 },
             ))),
             Request::Primary { force } => self.primary(force),
@@ -117,12 +118,13 @@ impl Engine {
             .spawn(job)
             .ok()?;
         while !h.is_finished() {
-            match self.rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(i @ (Input::Control(_) | Input::Signal(_) | Input::Stop)) => {
+            // The device thread is not an input: look at it at least every 10 ms.
+            match self.step(Some(Duration::from_millis(10)), false) {
+                super::Step::Input(i @ (Input::Control(_) | Input::Signal(_) | Input::Stop)) => {
                     self.deferred.push_back(i)
                 }
-                Ok(i) => self.input(i),
-                Err(_) => {}
+                super::Step::Input(i) => self.input(i),
+                _ => {}
             }
         }
         h.join().ok()
@@ -130,7 +132,7 @@ impl Engine {
 
     fn make_device(&mut self) -> Result<(), String> {
         let sock = self.settings.nbd_socket();
-        let inbox = crate::inbox::to(&self.me, Input::Nbd);
+        let inbox = self.me.inbox(Input::Nbd);
         let export = Export::start(&sock, &self.settings.resource, self.size, inbox)
             .map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
         self.export = Some(export);

@@ -45,6 +45,58 @@ pub enum Input {
     Signal(i32),
 }
 
+/// How other threads reach the engine: its channel, and with the io_uring backend a pipe
+/// whose read end the ring polls, so one wait covers disk completions and inputs.
+#[derive(Clone)]
+pub struct Mailbox {
+    tx: Sender<Input>,
+    wake: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+}
+
+impl Mailbox {
+    pub fn new(tx: Sender<Input>, wake: Option<std::os::fd::OwnedFd>) -> Mailbox {
+        Mailbox {
+            tx,
+            wake: wake.map(std::sync::Arc::new),
+        }
+    }
+
+    /// Delivers an input; `false` once the engine is gone.
+    pub fn send(&self, input: Input) -> bool {
+        if self.tx.send(input).is_err() {
+            return false;
+        }
+        if let Some(w) = &self.wake {
+            // A full pipe already holds a wake-up: EAGAIN is fine.
+            let _ = nix::unistd::write(w.as_ref(), &[1]);
+        }
+        true
+    }
+
+    /// An inbox for a thread that reports `R`s, wrapped into inputs by `wrap`.
+    pub fn inbox<R: 'static>(&self, wrap: fn(R) -> Input) -> crate::inbox::Inbox<R> {
+        let me = self.clone();
+        std::sync::Arc::new(move |r| me.send(wrap(r)))
+    }
+}
+
+/// How the data area's operations are performed.
+pub enum DiskPath {
+    /// A small pool of threads doing `pwrite`/`pread`/`fdatasync` (the fallback).
+    Threads(Sender<Job>),
+    /// The engine thread's own ring.
+    Uring(Box<crate::uring::Uring>),
+}
+
+impl DiskPath {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DiskPath::Threads(_) => "threads",
+            DiskPath::Uring(_) => "io_uring",
+        }
+    }
+}
+
 /// Where an NBD reply goes: the connection's handler and the request's cookie.
 pub struct NbdClient {
     reply: Replier,
@@ -56,7 +108,9 @@ pub struct NbdClient {
 pub struct Daemon {
     res: String,
     md: Metadata<MetaFile>,
-    disk: Sender<Job>,
+    disk: DiskPath,
+    /// Disk operations that completed at once (the io_uring backend's fallbacks).
+    ready: Vec<crate::disk::Done>,
     transport: Transport,
     link: Option<Link>,
     subscribers: Vec<Sender<Reply>>,
@@ -66,15 +120,24 @@ pub struct Daemon {
     fencing: shimai_replication::Fencing,
     env: crate::handlers::Env,
     peer_name: String,
-    me: Sender<Input>,
+    me: Mailbox,
 }
 
 impl Io for Daemon {
     type Client = NbdClient;
 
     fn disk(&mut self, op: DiskOp) {
-        if self.disk.send(op).is_err() {
-            log::error!("{}: the disk threads are gone", self.res);
+        match &mut self.disk {
+            DiskPath::Threads(tx) => {
+                if tx.send(op).is_err() {
+                    log::error!("{}: the disk threads are gone", self.res);
+                }
+            }
+            DiskPath::Uring(u) => {
+                if let Some(done) = u.submit(op) {
+                    self.ready.push(done);
+                }
+            }
         }
     }
 
@@ -206,7 +269,7 @@ pub struct Engine {
     settings: Settings,
     plan: Plan,
     size: u64,
-    me: Sender<Input>,
+    me: Mailbox,
     nbd_conns: std::collections::BTreeSet<u64>,
     export: Option<Export>,
     device: Option<Device>,
@@ -222,9 +285,9 @@ pub struct Parts {
     pub md: Metadata<MetaFile>,
     pub settings: Settings,
     pub plan: Plan,
-    pub disk: Sender<Job>,
+    pub disk: DiskPath,
     pub transport: Transport,
-    pub me: Sender<Input>,
+    pub me: Mailbox,
     pub rx: Receiver<Input>,
 }
 
@@ -246,6 +309,7 @@ impl Engine {
             res: p.settings.resource.clone(),
             md: p.md,
             disk: p.disk,
+            ready: Vec::new(),
             transport: p.transport,
             link: None,
             subscribers: Vec::new(),
@@ -284,32 +348,92 @@ impl Engine {
 
     /// Runs until `down` (or a signal) stops the daemon.
     pub fn run(mut self) {
+        log::info!(
+            "{}: disk I/O backend: {}",
+            self.res(),
+            self.drv.io.disk.name()
+        );
         self.drv.perform();
         loop {
-            let input = if let Some(i) = self.deferred.pop_front() {
-                i
-            } else if self.stopping {
-                match self.rx.recv_timeout(Duration::from_secs(2)) {
-                    Ok(i) => i,
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
+            let wait = self.stopping.then_some(Duration::from_secs(2));
+            match self.step(wait, true) {
+                Step::Input(i) => {
+                    if matches!(i, Input::Stop | Input::Control(server::Report::Stop)) {
+                        break;
+                    }
+                    self.input(i);
                 }
-            } else {
-                match self.rx.recv() {
-                    Ok(i) => i,
-                    Err(_) => break,
-                }
-            };
-            if matches!(input, Input::Stop | Input::Control(server::Report::Stop)) {
-                break;
+                Step::Progress => {}
+                Step::Idle | Step::Gone => break,
             }
-            self.input(input);
         }
         if let Some(l) = self.drv.io.link.take() {
             l.close();
         }
         self.export = None;
         log::info!("{}: stopped", self.res());
+    }
+
+    /// Completions that were known at once go to the core.
+    fn drain_ready(&mut self) {
+        while !self.drv.io.ready.is_empty() {
+            let ready = std::mem::take(&mut self.drv.io.ready);
+            for d in ready {
+                self.drv.feed(Event::DiskDone {
+                    io: d.io,
+                    result: d.result,
+                });
+            }
+        }
+    }
+
+    /// The next thing to do: a queued input (deferred ones first, if `take_deferred`), or
+    /// else waits for one (and, with io_uring, for disk completions, which it feeds to the core
+    /// itself), at most `wait` if given.
+    fn step(&mut self, wait: Option<Duration>, take_deferred: bool) -> Step {
+        self.drain_ready();
+        if take_deferred {
+            if let Some(i) = self.deferred.pop_front() {
+                return Step::Input(i);
+            }
+        }
+        if let Ok(i) = self.rx.try_recv() {
+            return Step::Input(i);
+        }
+        match &mut self.drv.io.disk {
+            DiskPath::Threads(_) => {
+                let got = if let Some(d) = wait {
+                    self.rx.recv_timeout(d)
+                } else {
+                    self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                };
+                match got {
+                    Ok(i) => Step::Input(i),
+                    Err(RecvTimeoutError::Timeout) => Step::Idle,
+                    Err(RecvTimeoutError::Disconnected) => Step::Gone,
+                }
+            }
+            DiskPath::Uring(u) => match u.wait(wait) {
+                Ok(w) => {
+                    let timed_out = w.timed_out && !w.inputs && w.done.is_empty();
+                    for d in w.done {
+                        self.drv.feed(Event::DiskDone {
+                            io: d.io,
+                            result: d.result,
+                        });
+                    }
+                    if timed_out {
+                        Step::Idle
+                    } else {
+                        Step::Progress
+                    }
+                }
+                Err(e) => {
+                    log::error!("{}: io_uring wait failed: {e}", self.res());
+                    Step::Gone
+                }
+            },
+        }
     }
 
     fn input(&mut self, input: Input) {
@@ -416,6 +540,17 @@ impl Engine {
             Input::Stop => {}
         }
     }
+}
+
+/// What one turn of the loop found.
+pub(super) enum Step {
+    Input(Input),
+    /// Disk completions were handled (io_uring); look again.
+    Progress,
+    /// Quiet for 2 s while stopping.
+    Idle,
+    /// Nobody can reach the engine any more.
+    Gone,
 }
 
 /// The bound of the user-space send queue: `max-buffers` pages of 4 KiB (8 MiB with DRBD's
