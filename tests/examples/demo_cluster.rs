@@ -240,6 +240,12 @@ fn run() -> Result<(), String> {
             ms(timings.agents_exec())
         ),
     ]);
+    if timings.total() > outage {
+        explain(&[&format!(
+            "  (together {} ms: more than the client's outage, as Apache answers before its agent's",
+            ms(timings.total())
+        ), "   start returns: the agent also waits for the server-status page)"]);
+    }
     for op in &timings.agent_ops {
         println!(
             "      {:<12} {:<8} {:>5} ms",
