@@ -475,3 +475,51 @@ fn the_installed_exporter_unit_verifies_clean() {
         "a bad Restart= went unnoticed"
     );
 }
+
+#[test]
+fn a_flood_of_idle_clients_gets_503_not_threads_and_a_down_resource_is_up_0() {
+    let dir = shimai_tests::TempDir::new("exporter-flood");
+    let conf = dir.join("shimai.conf");
+    std::fs::write(
+        &conf,
+        "resource r0 {\n  on alpha { device /dev/drbd0 minor 0; disk /x; address 127.0.0.1:7789; meta-disk internal; }\n  on beta { device /dev/drbd0 minor 0; disk /y; address 127.0.0.2:7789; meta-disk internal; }\n}\n",
+    )
+    .unwrap();
+    let child = Command::new(shimai_tests::bin("shimaiadm"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["--node", "alpha", "--run-dir"])
+        .arg(dir.join("run"))
+        .args(["exporter", "--listen", "127.0.0.1:7865"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shimaiadm exporter");
+    let ex = Exporter { child, port: 7865 };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl(ex.port, "/metrics").0 != "200" {
+        assert!(Instant::now() < deadline, "exporter never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No daemon runs: the scrape succeeds and says so.
+    let (code, body, _) = curl(ex.port, "/metrics");
+    assert_eq!(code, "200");
+    assert!(
+        body.lines().any(|l| l == "drbd_resource_up{name=\"r0\"} 0"),
+        "{body}"
+    );
+    let idle: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", ex.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(curl(ex.port, "/metrics").0, "503");
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl(ex.port, "/metrics").0 != "200" {
+        assert!(
+            Instant::now() < deadline,
+            "still refusing after the idle clients left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
