@@ -341,8 +341,44 @@ fn metrics_of_a_running_pair_parse_and_tell_the_state() {
         a.value("drbd_device_written_bytes_total", &dev("0")) >= written_before + (1 << 20) as f64
     );
 
-    // Reconnected: the resync brings out-of-sync back to 0.
+    // Reconnected with the resync paused here: the resync metrics show the whole 1 MiB
+    // still to do, and why it does not move.
+    p.ok(0, r#"{"cmd":"pause-sync"}"#);
     p.ok(1, r#"{"cmd":"connect"}"#);
+    p.wait(0, "connection", "PausedSyncS", 15);
+    let a = ex[0].scrape();
+    let pd = peerdev("beta", "1");
+    assert_eq!(
+        a.state("drbd_connection_state", &conn("beta", "1")),
+        "Connected"
+    );
+    assert_eq!(
+        a.state("drbd_peerdevice_replication_state", &pd),
+        "PausedSyncS"
+    );
+    assert_eq!(
+        a.state("drbd_peerdevice_peer_disk_state", &pd),
+        "Inconsistent"
+    );
+    let user = [&pd[..], &[("reason", "user")]].concat();
+    let peer = [&pd[..], &[("reason", "peer")]].concat();
+    assert_eq!(a.value("drbd_peerdevice_resync_suspended", &user), 1.0);
+    assert_eq!(a.value("drbd_peerdevice_resync_suspended", &peer), 0.0);
+    assert_eq!(
+        a.value("drbd_peerdevice_resync_total_bytes", &pd),
+        (1 << 20) as f64
+    );
+    assert_eq!(
+        a.value("drbd_peerdevice_resync_remaining_bytes", &pd),
+        (1 << 20) as f64
+    );
+    assert_eq!(
+        a.value("drbd_peerdevice_outofsync_bytes", &pd),
+        (1 << 20) as f64
+    );
+
+    // Resumed: the resync brings out-of-sync back to 0.
+    p.ok(0, r#"{"cmd":"resume-sync"}"#);
     p.wait(0, "connection", "Connected", 15);
     p.wait(1, "disk", "UpToDate", 15);
     let a = ex[0].scrape();

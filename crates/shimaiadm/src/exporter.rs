@@ -487,9 +487,9 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
 }
 
 /// The request line's method and path, once the head is complete.
-fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+fn read_request(stream: &mut TcpStream, timeout: Duration) -> Option<(String, String)> {
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
@@ -511,7 +511,7 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
 
 /// One connection: `GET /metrics`, or a short page at `/`.
 fn handle(settings: &Settings, mut stream: TcpStream) {
-    let Some((method, target)) = read_request(&mut stream) else {
+    let Some((method, target)) = read_request(&mut stream, REQUEST_TIMEOUT) else {
         respond(
             &mut stream,
             "400 Bad Request",
@@ -589,7 +589,9 @@ pub fn serve(settings: &Settings, listen: SocketAddr, err: &mut dyn Write) -> i3
             Ok(mut s) => {
                 if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
                     active.fetch_sub(1, Ordering::SeqCst);
-                    let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+                    // Read the request first (briefly): closing a socket with unread data
+                    // resets the connection, and the client would see no answer at all.
+                    let _ = read_request(&mut s, Duration::from_millis(500));
                     respond(
                         &mut s,
                         "503 Service Unavailable",
