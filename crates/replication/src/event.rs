@@ -118,4 +118,10 @@ pub enum Event {
         exit_code: i32,
     },
     Admin(AdminCmd),
+    /// Bytes queued for the peer and not yet taken by the socket (the daemon's user-space send
+    /// queue plus the socket's unsent bytes, `SIOCOUTQ`). Fed whenever it changes
+    /// noticeably; counts toward `congestion-fill`.
+    SendQueue {
+        bytes: u64,
+    },
 }

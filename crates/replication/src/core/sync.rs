@@ -12,8 +12,6 @@
 
 use std::collections::BTreeSet;
 
-use sha2::{Digest, Sha256};
-
 use super::io::Io;
 use super::Core;
 use crate::action::{Action, Level};
@@ -56,6 +54,12 @@ pub(super) struct SyncState {
     pub verify_oos: u64,
     /// Target: our `ResyncFinished` is out, the source's confirmation is not in yet.
     pub awaiting_finish_ack: bool,
+    /// Target: this resync sends digests (`csums-alg`) instead of plain requests.
+    pub csums: Option<crate::digest::DigestAlg>,
+    /// Source: the target's digests of requested blocks, by sector.
+    pub csum_digests: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// Blocks the checksums found equal (not sent), since the resync started.
+    pub csums_equal: u64,
 }
 
 impl SyncState {
@@ -104,6 +108,12 @@ impl Core {
         self.sync.awaiting_finish_ack = false;
         self.sync.last_refill = self.now;
         self.sync.tokens = u64::from(BLOCK);
+        self.sync.csums_equal = 0;
+        self.sync.csums = if source {
+            None
+        } else {
+            self.csums_for_this_resync()
+        };
         self.log(
             Level::Info,
             format!(
@@ -144,6 +154,7 @@ impl Core {
         self.sync.deferred.clear();
         self.sync.verify = None;
         self.sync.awaiting_finish_ack = false;
+        self.sync.csum_digests.clear();
     }
 
     pub(super) fn sync_tick(&mut self) {
@@ -173,10 +184,7 @@ impl Core {
             self.sync.inflight.insert(bit);
             self.sync.tokens -= u64::from(BLOCK);
             self.sync.cursor = bit + 1;
-            self.send(Msg::ResyncRequest {
-                sector: bit * (BM_BLOCK_SIZE / 512),
-                size: BLOCK,
-            });
+            self.request_block(bit * (BM_BLOCK_SIZE / 512), BLOCK);
         }
         if self.bitmap.count() == 0
             && self.sync.inflight.is_empty()
@@ -215,6 +223,7 @@ impl Core {
         }
         let bit = sector / (BM_BLOCK_SIZE / 512);
         if !self.bitmap.get(bit) {
+            self.sync.csum_digests.remove(&sector);
             return self.send(Msg::ResyncInSync { sector, size });
         }
         self.sync.deferred.push((sector, size));
@@ -289,6 +298,9 @@ impl Core {
         }
         match result {
             DiskResult::Data(payload) if payload.len() == size as usize => {
+                if self.csum_equal(sector, size, &payload) {
+                    return;
+                }
                 self.counters.ns += u64::from(size) / 1024;
                 self.send(Msg::ResyncReply { sector, payload });
             }
@@ -543,7 +555,13 @@ impl Core {
                 "local read of sector {sector} failed during verify"
             ));
         };
-        let digest = Sha256::digest(&data).to_vec();
+        // The negotiated verify-alg; SHA-256 with a peer that predates SyncParams.
+        let alg = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.verify)
+            .unwrap_or(crate::digest::DigestAlg::Sha256);
+        let digest = alg.digest(&data);
         match peer_digest {
             None => self.send(Msg::VerifyReply {
                 sector,
