@@ -5,7 +5,8 @@
 //! `ap_in_flight`, counted by the core) plus what the daemon reports still queued for the
 //! socket ([`crate::Event::SendQueue`]). On every client write of a Connected Primary under
 //! protocol A the thresholds are checked (only while data is in flight):
-//! - `pull-ahead`: the epoch is closed, the Primary goes **Ahead** and tells the peer, which
+//! - `pull-ahead`: the epoch is closed, the Primary opens a new data generation (as a Primary
+//!   that lost its peer does; shimai's addition) and goes **Ahead** and tells the peer, which
 //!   goes **Behind** (its disk Outdated: it misses writes). Writes while Ahead are not sent:
 //!   they set bitmap bits and only `OutOfSync` markers go out.
 //! - `disconnect`: the connection is dropped (and re-established).
@@ -135,6 +136,13 @@ impl Core {
                     ),
                 );
                 self.close_epoch();
+                // This node moves on without the peer, as one that lost it: a new data
+                // generation, so that a handshake after a lost connection sees who is ahead
+                // (equal identifiers would let bit counts pick the direction).
+                if self.gi.bitmap == 0 {
+                    self.open_generation();
+                    self.persist_meta();
+                }
                 self.cong.ahead_since = Some(self.now);
                 self.cong.drained_since = None;
                 self.set_cs(ConnState::Ahead);
