@@ -4,8 +4,9 @@
 //! usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]
 //!        fuse-file-server abort MOUNT_POINT
 //!
-//! `--stats PATH` rewrites PATH with `flushes N` and `writes N` after each flush, for
-//! tests to count what reached the backing file. `abort` aborts the FUSE connection of
+//! `--stats PATH` rewrites PATH with `flushes N`, `writes N` and `inflight_max N` (the
+//! most requests the backend held at once) after each flush, for tests to count what
+//! reached the backing file. `abort` aborts the FUSE connection of
 //! MOUNT_POINT through /sys/fs/fuse/connections/N/abort and prints N.
 
 use std::fs::File;
@@ -23,17 +24,37 @@ struct Shared {
     file: File,
     flushes: AtomicU64,
     writes: AtomicU64,
+    /// Requests submitted and not completed, and the most seen at once.
+    inflight: AtomicU64,
+    inflight_max: AtomicU64,
     stats: Option<PathBuf>,
 }
 
 struct Pool {
     tx: Sender<(BlockRequest, Completer)>,
+    shared: Arc<Shared>,
 }
 
 impl Backend for Pool {
     fn submit(&mut self, req: BlockRequest, done: Completer) {
+        let n = self.shared.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.inflight_max.fetch_max(n, Ordering::SeqCst);
         // A send fails only when every worker is gone; the dropped Completer replies EIO.
         let _ = self.tx.send((req, done));
+    }
+}
+
+/// A Completer that leaves the in-flight count as it replies.
+struct Done<'a>(Completer, &'a Shared);
+
+impl Done<'_> {
+    fn read(self, data: &[u8]) {
+        self.1.inflight.fetch_sub(1, Ordering::SeqCst);
+        self.0.read(data)
+    }
+    fn done(self, r: Result<(), i32>) {
+        self.1.inflight.fetch_sub(1, Ordering::SeqCst);
+        self.0.done(r)
     }
 }
 
@@ -44,6 +65,8 @@ fn work(shared: &Shared, rx: &Mutex<Receiver<(BlockRequest, Completer)>>) {
             Err(_) => return,
         };
         let Ok((req, done)) = next else { return };
+        // a request counts as in flight until just before its reply is written
+        let done = Done(done, shared);
         match req {
             BlockRequest::Read { offset, len } => {
                 let mut buf = vec![0u8; len as usize];
@@ -70,8 +93,9 @@ fn work(shared: &Shared, rx: &Mutex<Receiver<(BlockRequest, Completer)>>) {
                     let n = shared.flushes.fetch_add(1, Ordering::SeqCst) + 1;
                     if let Some(p) = &shared.stats {
                         let text = format!(
-                            "flushes {n}\nwrites {}\n",
-                            shared.writes.load(Ordering::SeqCst)
+                            "flushes {n}\nwrites {}\ninflight_max {}\n",
+                            shared.writes.load(Ordering::SeqCst),
+                            shared.inflight_max.load(Ordering::SeqCst)
                         );
                         let tmp = p.with_extension("tmp");
                         if std::fs::write(&tmp, text).is_ok() {
@@ -120,6 +144,8 @@ fn serve(args: &[String]) -> Result<(), String> {
         file: f,
         flushes: AtomicU64::new(0),
         writes: AtomicU64::new(0),
+        inflight: AtomicU64::new(0),
+        inflight_max: AtomicU64::new(0),
         stats,
     });
     let (tx, rx) = channel();
@@ -128,7 +154,7 @@ fn serve(args: &[String]) -> Result<(), String> {
         let (shared, rx) = (shared.clone(), rx.clone());
         std::thread::spawn(move || work(&shared, &rx));
     }
-    let ended = shimai_fuse::serve(&mount, size, &mut Pool { tx }).map_err(|e| e.to_string())?;
+    let ended = shimai_fuse::serve(&mount, size, &mut Pool { tx, shared }).map_err(|e| e.to_string())?;
     eprintln!("fuse-file-server: {ended:?}");
     Ok(())
 }
