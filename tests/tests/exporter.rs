@@ -544,11 +544,50 @@ fn a_flood_of_idle_clients_gets_503_not_threads_and_a_down_resource_is_up_0() {
         body.lines().any(|l| l == "drbd_resource_up{name=\"r0\"} 0"),
         "{body}"
     );
-    let idle: Vec<std::net::TcpStream> = (0..8)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", ex.port)).unwrap())
-        .collect();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(curl(ex.port, "/metrics").0, "503");
+    // Eight idle clients hold every slot once the exporter has accepted them: one thread
+    // each beside the main one (the count of threads, not a sleep, says when). Each waits
+    // up to 5 s for its request: the ninth client must come within that window.
+    let pid = ex.child.id();
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mut tries = 0;
+    let idle = loop {
+        tries += 1;
+        // The earlier scrapes' threads may still be finishing (they hold a slot until
+        // then): start from the main thread alone.
+        let t = Instant::now();
+        while threads() != 1 && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(threads(), 1, "the exporter's earlier scrapes never ended");
+        let t = Instant::now();
+        let idle: Vec<std::net::TcpStream> = (0..8)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", ex.port)).unwrap())
+            .collect();
+        while threads() < 9 && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            threads(),
+            9,
+            "the exporter did not take the eight idle clients"
+        );
+        let (code, body, _) = curl(ex.port, "/metrics");
+        if t.elapsed() > Duration::from_secs(4) && tries < 3 {
+            // Too slow a machine for the window; the idle clients may have timed out.
+            continue;
+        }
+        assert_eq!(
+            code,
+            "503",
+            "a ninth client {:?} after eight idle ones connected: {body}",
+            t.elapsed()
+        );
+        break idle;
+    };
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(10);
     while curl(ex.port, "/metrics").0 != "200" {
