@@ -162,6 +162,28 @@ fn sigkill_of_the_server_under_a_writer_fails_io_without_hanging_the_host() {
     run(Command::new("kill").args(["-KILL", &pid.to_string()]));
     rig.kill_server(); // reaps it
     assert_host_not_hung(&rig, &before);
+
+    // What the next start does with the leftovers: file system, loop device, then the
+    // dead server's FUSE mount (aborted and detached), each within a few seconds.
+    let started = Instant::now();
+    run(Command::new("umount").arg("-l").arg(&rig.fs));
+    rig.fs_mounted = false;
+    let dev = rig.loop_dev.take().unwrap();
+    run(Command::new("losetup").args(["-d", &dev]));
+    run(Command::new(server_binary()).arg("detach").arg(&rig.mnt));
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let mnt = rig.mnt.to_string_lossy().into_owned();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(mnt.as_str())),
+        "{mnt} is still mounted after detach"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cleanup took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

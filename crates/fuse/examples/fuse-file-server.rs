@@ -3,11 +3,13 @@
 //!
 //! usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]
 //!        fuse-file-server abort MOUNT_POINT
+//!        fuse-file-server detach MOUNT_POINT
 //!
 //! `--stats PATH` rewrites PATH with `flushes N`, `writes N` and `inflight_max N` (the
 //! most requests the backend held at once) after each flush, for tests to count what
 //! reached the backing file. `abort` aborts the FUSE connection of
-//! MOUNT_POINT through /sys/fs/fuse/connections/N/abort and prints N.
+//! MOUNT_POINT through /sys/fs/fuse/connections/N/abort and prints N; `detach` aborts and
+//! lazily unmounts what a dead server left there.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use shimai_fuse::{Backend, BlockRequest, Completer};
 
-const USAGE: &str = "usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]\n       fuse-file-server abort MOUNT_POINT";
+const USAGE: &str = "usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]\n       fuse-file-server abort MOUNT_POINT\n       fuse-file-server detach MOUNT_POINT";
 
 struct Shared {
     file: File,
@@ -154,7 +156,8 @@ fn serve(args: &[String]) -> Result<(), String> {
         let (shared, rx) = (shared.clone(), rx.clone());
         std::thread::spawn(move || work(&shared, &rx));
     }
-    let ended = shimai_fuse::serve(&mount, size, &mut Pool { tx, shared }).map_err(|e| e.to_string())?;
+    let ended =
+        shimai_fuse::serve(&mount, size, &mut Pool { tx, shared }).map_err(|e| e.to_string())?;
     eprintln!("fuse-file-server: {ended:?}");
     Ok(())
 }
@@ -170,6 +173,11 @@ fn main() {
                 Ok(())
             }
             Ok(None) => Err(format!("no FUSE file system is mounted on {}", args[1])),
+            Err(e) => Err(e.to_string()),
+        },
+        Some("detach") if args.len() == 2 => match shimai_fuse::detach_stale(Path::new(&args[1])) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("no FUSE file system is mounted on {}", args[1])),
             Err(e) => Err(e.to_string()),
         },
         Some("-h" | "--help") => {

@@ -403,7 +403,11 @@ mod tests {
         assert_eq!(u32_at(&b, 28), Some(0x66));
         assert_eq!(u32_at(&b, 32), Some(0x77));
         assert_eq!(InHeader::decode(&b), Some(h));
-        assert_eq!(InHeader::decode(&b[..36]), None, "padding is part of the header");
+        assert_eq!(
+            InHeader::decode(&b[..36]),
+            None,
+            "padding is part of the header"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //!   `Completer` that writes the reply itself from any thread, so many requests are in
 //!   flight at once.
 //! - [`abort`] and [`connection_of`]: find a mount's connection number (the minor of its
-//!   `st_dev`, read from `/proc/self/mountinfo`) and abort it through fusectl.
+//!   `st_dev`, read from `/proc/self/mountinfo`) and abort it through fusectl;
+//!   [`detach_stale`] aborts and lazily unmounts what a dead server left.
 //!
 //! # What the kernel is asked for
 //!
@@ -52,8 +53,8 @@ pub mod session;
 
 pub use fuzz::fuzz_decode;
 pub use server::{
-    abort, connection_in, connection_of, serve, Backend, BlockRequest, Completer, Ended, Mount,
-    FUSECTL,
+    abort, connection_in, connection_of, detach_stale, serve, Backend, BlockRequest, Completer,
+    Ended, Mount, FUSECTL,
 };
 pub use session::{Action, Completion, Config, Op, Request, Session, Stats};
 

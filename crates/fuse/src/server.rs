@@ -355,6 +355,19 @@ pub fn abort(mount_point: &Path) -> Result<Option<u32>, Error> {
     }
 }
 
+/// Cleans what a dead server left on `mount_point`: aborts its connection (if it is
+/// still there) and detaches the mount (MNT_DETACH). Returns whether there was a FUSE
+/// mount. Detach the loop device over the file first (`losetup -d`): it holds the file
+/// open, and the detached mount lives on until it lets go.
+pub fn detach_stale(mount_point: &Path) -> Result<bool, Error> {
+    if abort(mount_point)?.is_none() {
+        return Ok(false);
+    }
+    nix::mount::umount2(mount_point, MntFlags::MNT_DETACH)
+        .map_err(|e| Error::Io(format!("unmount {}", mount_point.display()), e.into()))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
