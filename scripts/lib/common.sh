@@ -10,6 +10,7 @@ SHIMAI_PACKAGES=(
   tgt libiscsi-bin python3
   systemd man-db dpkg-dev
   python3-prometheus-client
+  ethtool iperf3
 )
 
 step() {

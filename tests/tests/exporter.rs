@@ -341,8 +341,44 @@ fn metrics_of_a_running_pair_parse_and_tell_the_state() {
         a.value("drbd_device_written_bytes_total", &dev("0")) >= written_before + (1 << 20) as f64
     );
 
-    // Reconnected: the resync brings out-of-sync back to 0.
+    // Reconnected with the resync paused here: the resync metrics show the whole 1 MiB
+    // still to do, and why it does not move.
+    p.ok(0, r#"{"cmd":"pause-sync"}"#);
     p.ok(1, r#"{"cmd":"connect"}"#);
+    p.wait(0, "connection", "PausedSyncS", 15);
+    let a = ex[0].scrape();
+    let pd = peerdev("beta", "1");
+    assert_eq!(
+        a.state("drbd_connection_state", &conn("beta", "1")),
+        "Connected"
+    );
+    assert_eq!(
+        a.state("drbd_peerdevice_replication_state", &pd),
+        "PausedSyncS"
+    );
+    assert_eq!(
+        a.state("drbd_peerdevice_peer_disk_state", &pd),
+        "Inconsistent"
+    );
+    let user = [&pd[..], &[("reason", "user")]].concat();
+    let peer = [&pd[..], &[("reason", "peer")]].concat();
+    assert_eq!(a.value("drbd_peerdevice_resync_suspended", &user), 1.0);
+    assert_eq!(a.value("drbd_peerdevice_resync_suspended", &peer), 0.0);
+    assert_eq!(
+        a.value("drbd_peerdevice_resync_total_bytes", &pd),
+        (1 << 20) as f64
+    );
+    assert_eq!(
+        a.value("drbd_peerdevice_resync_remaining_bytes", &pd),
+        (1 << 20) as f64
+    );
+    assert_eq!(
+        a.value("drbd_peerdevice_outofsync_bytes", &pd),
+        (1 << 20) as f64
+    );
+
+    // Resumed: the resync brings out-of-sync back to 0.
+    p.ok(0, r#"{"cmd":"resume-sync"}"#);
     p.wait(0, "connection", "Connected", 15);
     p.wait(1, "disk", "UpToDate", 15);
     let a = ex[0].scrape();
@@ -474,4 +510,91 @@ fn the_installed_exporter_unit_verifies_clean() {
         !text.trim().is_empty() || !ok,
         "a bad Restart= went unnoticed"
     );
+}
+
+#[test]
+fn a_flood_of_idle_clients_gets_503_not_threads_and_a_down_resource_is_up_0() {
+    let dir = shimai_tests::TempDir::new("exporter-flood");
+    let conf = dir.join("shimai.conf");
+    std::fs::write(
+        &conf,
+        "resource r0 {\n  on alpha { device /dev/drbd0 minor 0; disk /x; address 127.0.0.1:7789; meta-disk internal; }\n  on beta { device /dev/drbd0 minor 0; disk /y; address 127.0.0.2:7789; meta-disk internal; }\n}\n",
+    )
+    .unwrap();
+    let child = Command::new(shimai_tests::bin("shimaiadm"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["--node", "alpha", "--run-dir"])
+        .arg(dir.join("run"))
+        .args(["exporter", "--listen", "127.0.0.1:7865"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shimaiadm exporter");
+    let ex = Exporter { child, port: 7865 };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl(ex.port, "/metrics").0 != "200" {
+        assert!(Instant::now() < deadline, "exporter never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No daemon runs: the scrape succeeds and says so.
+    let (code, body, _) = curl(ex.port, "/metrics");
+    assert_eq!(code, "200");
+    assert!(
+        body.lines().any(|l| l == "drbd_resource_up{name=\"r0\"} 0"),
+        "{body}"
+    );
+    // Eight idle clients hold every slot once the exporter has accepted them: one thread
+    // each beside the main one (the count of threads, not a sleep, says when). Each waits
+    // up to 5 s for its request: the ninth client must come within that window.
+    let pid = ex.child.id();
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mut tries = 0;
+    let idle = loop {
+        tries += 1;
+        // The earlier scrapes' threads may still be finishing (they hold a slot until
+        // then): start from the main thread alone.
+        let t = Instant::now();
+        while threads() != 1 && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(threads(), 1, "the exporter's earlier scrapes never ended");
+        let t = Instant::now();
+        let idle: Vec<std::net::TcpStream> = (0..8)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", ex.port)).unwrap())
+            .collect();
+        while threads() < 9 && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            threads(),
+            9,
+            "the exporter did not take the eight idle clients"
+        );
+        let (code, body, _) = curl(ex.port, "/metrics");
+        if t.elapsed() > Duration::from_secs(4) && tries < 3 {
+            // Too slow a machine for the window; the idle clients may have timed out.
+            continue;
+        }
+        assert_eq!(
+            code,
+            "503",
+            "a ninth client {:?} after eight idle ones connected: {body}",
+            t.elapsed()
+        );
+        break idle;
+    };
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl(ex.port, "/metrics").0 != "200" {
+        assert!(
+            Instant::now() < deadline,
+            "still refusing after the idle clients left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

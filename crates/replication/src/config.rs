@@ -82,6 +82,30 @@ pub enum OnIoError {
     CallLocalIoError,
 }
 
+/// `on-congestion`: what a Primary does when the link to its peer cannot keep up
+/// (`reference/wan-metrics-blockdev.md`, "Congestion").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnCongestion {
+    /// Wait: writes stall until the send buffer drains (DRBD's default).
+    Block,
+    /// Go Ahead: stop sending writes, mark them out of sync, resync them when the link
+    /// drained. Protocol A only.
+    PullAhead,
+    /// Drop the connection (and reconnect). Protocol A only.
+    Disconnect,
+}
+
+/// Compression of the replication link (`net { compression zstd|lz4|none; }`, or a DRBD Proxy
+/// `plugin { zstd level N; }` / `lz4`), negotiated at the handshake: a peer that lacks the
+/// algorithm gets the stream uncompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    None,
+    Lz4,
+    /// zstd at `compression_level` (1-22, as DRBD Proxy v4).
+    Zstd,
+}
+
 /// Everything the core needs to know about one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceConfig {
@@ -128,6 +152,24 @@ pub struct ResourceConfig {
     pub on_io_error: OnIoError,
     /// Data area size in bytes.
     pub size: u64,
+    /// `csums-alg`: checksum-based resync (the SyncTarget sends digests, only differing blocks
+    /// cross the link). `None` = plain resync.
+    pub csums_alg: Option<String>,
+    /// `csums-after-crash-only`: use `csums-alg` only for the resync after a Primary crash.
+    pub csums_after_crash_only: bool,
+    /// `data-integrity-alg`: a digest accompanies every replicated data message; a mismatch
+    /// drops the connection.
+    pub data_integrity_alg: Option<String>,
+    pub on_congestion: OnCongestion,
+    /// `congestion-fill` in bytes in flight to the peer (0 = off; at most 10 GiB).
+    pub congestion_fill: u64,
+    /// `congestion-extents`: active activity-log extents that count as congestion (effective
+    /// only when lower than `al-extents`).
+    pub congestion_extents: u32,
+    /// Link compression this node offers.
+    pub compression: Compression,
+    /// zstd level (1-22); ignored by lz4.
+    pub compression_level: i32,
 }
 
 impl ResourceConfig {
@@ -158,7 +200,48 @@ impl ResourceConfig {
             fencing: Fencing::DontCare,
             on_io_error: OnIoError::Detach,
             size,
+            csums_alg: None,
+            csums_after_crash_only: false,
+            data_integrity_alg: None,
+            on_congestion: OnCongestion::Block,
+            congestion_fill: 0,
+            congestion_extents: 1237,
+            compression: Compression::None,
+            compression_level: 3,
         }
+    }
+
+    /// Checks the WAN and digest options as DRBD's netlink layer does; the daemon calls it at
+    /// setup so a wrong option is refused before the resource starts. `Err` says which option
+    /// and what to do.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::digest::parse_opt("csums-alg", self.csums_alg.as_deref())?;
+        crate::digest::parse_opt("verify-alg", self.verify_alg.as_deref())?;
+        crate::digest::parse_opt("data-integrity-alg", self.data_integrity_alg.as_deref())?;
+        if self.on_congestion != OnCongestion::Block && self.protocol != Protocol::A {
+            return Err(format!(
+                "on-congestion {} needs protocol A (this resource uses protocol {}): set \
+                 on-congestion block or protocol A",
+                match self.on_congestion {
+                    OnCongestion::PullAhead => "pull-ahead",
+                    _ => "disconnect",
+                },
+                self.protocol
+            ));
+        }
+        if self.congestion_fill > 10 << 30 {
+            return Err(format!(
+                "congestion-fill {} is above DRBD's maximum of 10 GiB",
+                self.congestion_fill
+            ));
+        }
+        if self.compression == Compression::Zstd && !(1..=22).contains(&self.compression_level) {
+            return Err(format!(
+                "compression-level {} is outside zstd's levels 1-22",
+                self.compression_level
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the dynamic resync controller is on (`c-plan-ahead` > 0).

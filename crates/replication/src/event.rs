@@ -125,4 +125,10 @@ pub enum Event {
     MetaWriteFailed {
         errno: i32,
     },
+    /// Bytes queued for the peer and not yet taken by the socket (the daemon's user-space send
+    /// queue plus the socket's unsent bytes, `SIOCOUTQ`). Fed whenever it changes
+    /// noticeably; counts toward `congestion-fill`.
+    SendQueue {
+        bytes: u64,
+    },
 }

@@ -174,7 +174,11 @@
 //!   under A it is local only;
 //! - a Primary needs UpToDate local data for client I/O (no reads from the peer), so
 //!   `invalidate` is refused on a Primary;
-//! - online verify always uses SHA-256 digests; `verify-alg` only has to be set.
+//! - `verify-alg`, `csums-alg` and `data-integrity-alg` take the algorithms of
+//!   [`DigestAlg`] (computed in user space, no kernel crypto); against a peer that predates
+//!   their negotiation, online verify uses SHA-256 and csums/integrity refuse to connect;
+//! - `data-integrity-alg` sends the digest as its own `Digest` message just before the data
+//!   message it covers (DRBD puts it in the data packet's header).
 
 #![forbid(unsafe_code)]
 
@@ -183,6 +187,7 @@ pub mod al;
 pub mod bitmap;
 pub mod config;
 mod core;
+pub mod digest;
 pub mod error;
 pub mod event;
 pub mod gi;
@@ -199,12 +204,14 @@ pub use crate::core::{Core, MAX_REQUEST};
 pub use action::{Action, Level, StateChange, TransportCmd};
 pub use bitmap::Bitmap;
 pub use config::{
-    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Fencing, OnIoError, Protocol, ResourceConfig, RrConflict,
+    AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Compression, Fencing, OnCongestion, OnIoError, Protocol,
+    ResourceConfig, RrConflict,
 };
+pub use digest::DigestAlg;
 pub use error::Error;
 pub use event::{AdminCmd, DiskResult, Event, IoId, Persisted, ReqId};
 pub use gi::GenerationIds;
 pub use handshake::Handler;
 pub use meta::{MdFlags, MetaRecord};
 pub use state::{ConnState, DiskState, Role};
-pub use status::{Counters, Status, SyncProgress};
+pub use status::{CongestionStatus, Counters, Status, SyncProgress};

@@ -75,6 +75,30 @@ pub struct Status {
     pub peer_paused: bool,
     /// Client I/O frozen (fencing).
     pub suspended: bool,
+    /// Congestion, Ahead/Behind and the recovery point.
+    pub congestion: CongestionStatus,
+}
+
+/// Congestion and recovery point (`reference/wan-metrics-blockdev.md`): what `status`,
+/// `--json`, `proc` and the exporter show for a WAN link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CongestionStatus {
+    /// Application data sent and not yet acknowledged by a barrier-ack (drbd-reactor's
+    /// `apinflight_bytes`).
+    pub ap_in_flight_bytes: u64,
+    /// Bytes the daemon reported queued for the peer (`Event::SendQueue`).
+    pub send_queue_bytes: u64,
+    /// Ahead, or in flight at least 80% of `congestion-fill` (drbd-reactor's `congested`).
+    pub congested: bool,
+    /// When this node went Ahead (core milliseconds), while it is.
+    pub ahead_since_ms: Option<u64>,
+    /// Recovery point in bytes: data the peer lacks (in flight, plus out-of-sync blocks while
+    /// Ahead, disconnected or resyncing as source).
+    pub behind_bytes: u64,
+    /// Recovery point in time: how long the oldest data the peer lacks has been waiting, ms.
+    pub behind_ms: u64,
+    /// Blocks `csums-alg` found equal (not sent) in the current or last resync, KiB.
+    pub csums_equal_kib: u64,
 }
 
 #[cfg(test)]

@@ -155,6 +155,32 @@ fn msg() -> impl Strategy<Value = Msg> {
         Just(Msg::Ping),
         Just(Msg::PingAck),
         Just(Msg::Disconnect),
+        // Issue 13: digests, checksum resync, pull-ahead.
+        (
+            "[a-z0-9]{0,12}",
+            "[a-z0-9]{0,12}",
+            "[a-z0-9]{0,12}",
+            any::<bool>()
+        )
+            .prop_map(|(v, c, i, after)| Msg::SyncParams {
+                verify_alg: v,
+                csums_alg: c,
+                integrity_alg: i,
+                csums_after_crash_only: after,
+            }),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|digest| Msg::Digest { digest }),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            prop::collection::vec(any::<u8>(), 0..40)
+        )
+            .prop_map(|(sector, size, digest)| Msg::CsumRequest {
+                sector,
+                size,
+                digest
+            }),
+        Just(Msg::Ahead),
+        gi().prop_map(|gi| Msg::BecomeSyncTarget { gi }),
         (0x1000u16..0xffff, 0u32..100).prop_map(|(ty, len)| Msg::Unknown { ty, len }),
     ]
 }

@@ -177,7 +177,7 @@ pub enum Verb {
     ResumeSync(Res),
     /// Serve Prometheus metrics of every resource of this node at http://ADDR:PORT/metrics (drbd-reactor's names; see docs/metrics.md)
     Exporter {
-        /// Address and port to listen on
+        /// IP address and port to listen on (IPv6 in brackets: [::]:9942)
         #[arg(long, value_name = "ADDR:PORT", default_value = crate::exporter::DEFAULT_LISTEN)]
         listen: SocketAddr,
     },

@@ -20,6 +20,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::prometheus_text;
@@ -43,6 +45,9 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client may take to send its request head.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST_HEAD: usize = 8192;
+/// Connections served at once; more are answered 503 (a scrape asks every daemon, so a
+/// flood of clients must not become a flood of threads and control requests).
+const MAX_CONNECTIONS: usize = 8;
 
 const ROLES: &[&str] = &["Primary", "Secondary", "Unknown"];
 /// DRBD 9's connection states (drbd-reactor's enum values).
@@ -482,9 +487,9 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
 }
 
 /// The request line's method and path, once the head is complete.
-fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+fn read_request(stream: &mut TcpStream, timeout: Duration) -> Option<(String, String)> {
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
@@ -506,7 +511,7 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
 
 /// One connection: `GET /metrics`, or a short page at `/`.
 fn handle(settings: &Settings, mut stream: TcpStream) {
-    let Some((method, target)) = read_request(&mut stream) else {
+    let Some((method, target)) = read_request(&mut stream, REQUEST_TIMEOUT) else {
         respond(
             &mut stream,
             "400 Bad Request",
@@ -578,14 +583,33 @@ pub fn serve(settings: &Settings, listen: SocketAddr, err: &mut dyn Write) -> i3
         settings.config.display()
     );
     let _ = err.flush();
+    let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         match stream {
-            Ok(s) => {
+            Ok(mut s) => {
+                if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    // Read the request first (briefly): closing a socket with unread data
+                    // resets the connection, and the client would see no answer at all.
+                    let _ = read_request(&mut s, Duration::from_millis(500));
+                    respond(
+                        &mut s,
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "too many scrapes at once\n",
+                    );
+                    continue;
+                }
                 let settings = settings.clone();
+                let count = Arc::clone(&active);
                 let spawned = std::thread::Builder::new()
                     .name("scrape".into())
-                    .spawn(move || handle(&settings, s));
+                    .spawn(move || {
+                        handle(&settings, s);
+                        count.fetch_sub(1, Ordering::SeqCst);
+                    });
                 if let Err(e) = spawned {
+                    active.fetch_sub(1, Ordering::SeqCst);
                     let _ = writeln!(err, "shimaiadm: exporter: cannot start a thread: {e}");
                 }
             }

@@ -63,6 +63,7 @@ impl Core {
             } => self.rs_read_done(gen, sector, size, dirty, result),
             Io::RsWrite { gen, sector, size } => self.rs_write_done(gen, sector, size, err),
             Io::RsEndFlush { gen } => self.rs_end_flush_done(gen),
+            Io::CsumRead { gen, sector, size } => self.csum_read_done(gen, sector, size, result),
             Io::PlainFlush => {}
             Io::VerifyRead {
                 gen,

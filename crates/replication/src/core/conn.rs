@@ -5,11 +5,12 @@
 use super::Core;
 use crate::action::{Action, Level, TransportCmd};
 use crate::config::Fencing;
+use crate::digest::{self, DigestAlg};
 use crate::gi::GenerationIds;
 use crate::handshake::Handler;
 use crate::meta::MdFlags;
 use crate::state::{ConnState, DiskState, Role};
-use crate::wire::{self, Msg, Params};
+use crate::wire::{self, LinkOpts, Msg, Params};
 
 /// Per-connection state; dropped with the connection.
 #[derive(Debug, Default)]
@@ -48,6 +49,16 @@ pub(super) struct Conn {
     /// (`ko-count` × `timeout` of that expels the peer).
     pub ko_since: Option<u64>,
     pub peer_paused: bool,
+    /// The feature bits of the peer's `Hello`.
+    pub peer_features: u32,
+    /// The peer's `SyncParams` arrived (and agreed with ours).
+    pub sync_params_seen: bool,
+    /// Negotiated `data-integrity-alg`, `csums-alg` and `verify-alg`.
+    pub integrity: Option<DigestAlg>,
+    pub csums: Option<DigestAlg>,
+    pub verify: Option<DigestAlg>,
+    /// The peer's `Digest` for its next data message.
+    pub pending_digest: Option<Vec<u8>>,
 }
 
 impl Core {
@@ -63,6 +74,10 @@ impl Core {
             ..Conn::default()
         });
         self.set_cs(ConnState::WFReportParams);
+        if let Err(e) = self.cfg.validate() {
+            self.log(Level::Error, format!("cannot connect: {e}"));
+            return self.go_standalone("invalid configuration");
+        }
         self.send(Msg::Hello {
             min_version: wire::PROTOCOL_MIN,
             max_version: wire::PROTOCOL_MAX,
@@ -86,8 +101,8 @@ impl Core {
             Msg::Hello {
                 min_version,
                 max_version,
-                ..
-            } => return self.on_hello(min_version, max_version),
+                features,
+            } => return self.on_hello(min_version, max_version, features),
             Msg::Ping => return self.send(Msg::PingAck),
             Msg::PingAck | Msg::Unknown { .. } => return,
             Msg::AuthChallenge { nonce } if got_hello => return self.on_challenge(nonce),
@@ -97,8 +112,27 @@ impl Core {
             }
             _ => {}
         }
+        if !self.integrity_ok(&msg) {
+            return;
+        }
         match msg {
             Msg::Params(p) => self.on_params(p),
+            Msg::SyncParams {
+                verify_alg,
+                csums_alg,
+                integrity_alg,
+                ..
+            } => self.on_sync_params(&verify_alg, &csums_alg, &integrity_alg),
+            Msg::Digest { digest } => {
+                if let Some(c) = self.conn.as_mut() {
+                    c.pending_digest = Some(digest);
+                }
+            }
+            Msg::CsumRequest {
+                sector,
+                size,
+                digest,
+            } => self.on_csum_request(sector, size, digest),
             Msg::Sizes { size } => {
                 if size != self.cfg.size {
                     self.log(
@@ -177,6 +211,8 @@ impl Core {
                 in_sync,
             } => self.on_verify_result(sector, size, in_sync),
             Msg::VerifyFinished => self.on_verify_finished(),
+            Msg::Ahead => self.on_ahead(),
+            Msg::BecomeSyncTarget { gi } => self.on_become_sync_target(gi),
             Msg::Disconnect => {
                 self.connection_lost(ConnState::Disconnecting, "peer disconnected");
             }
@@ -189,7 +225,7 @@ impl Core {
         }
     }
 
-    fn on_hello(&mut self, min: u16, max: u16) {
+    fn on_hello(&mut self, min: u16, max: u16, features: u32) {
         let agreed = max.min(wire::PROTOCOL_MAX);
         if agreed < min.max(wire::PROTOCOL_MIN) {
             self.log(
@@ -208,6 +244,19 @@ impl Core {
         }
         c.got_hello = true;
         c.version = agreed;
+        c.peer_features = features;
+        let lacks = match self.cfg.compression {
+            crate::Compression::Zstd if features & wire::FEATURE_ZSTD == 0 => Some("zstd"),
+            crate::Compression::Lz4 if features & wire::FEATURE_LZ4 == 0 => Some("lz4"),
+            _ => None,
+        };
+        if let Some(alg) = lacks {
+            self.log(
+                Level::Warn,
+                format!("peer does not offer {alg} compression: the link to it stays uncompressed"),
+            );
+        }
+        let Some(c) = self.conn.as_mut() else { return };
         if self.cfg.shared_secret.is_some() {
             let nonce = c.challenge.clone();
             self.send(Msg::AuthChallenge { nonce });
@@ -257,6 +306,28 @@ impl Core {
             return;
         }
         c.params_sent = true;
+        let peer_features = c.peer_features;
+        if peer_features & wire::FEATURE_SYNC_PARAMS != 0 {
+            let name = |o: &Option<String>| {
+                digest::parse_opt("", o.as_deref())
+                    .ok()
+                    .flatten()
+                    .map_or(String::new(), |a| a.name().to_string())
+            };
+            self.send(Msg::SyncParams {
+                verify_alg: name(&self.cfg.verify_alg),
+                csums_alg: name(&self.cfg.csums_alg),
+                integrity_alg: name(&self.cfg.data_integrity_alg),
+                csums_after_crash_only: self.cfg.csums_after_crash_only,
+            });
+        } else if self.cfg.csums_alg.is_some() || self.cfg.data_integrity_alg.is_some() {
+            self.log(
+                Level::Error,
+                "peer runs an older shimai without csums-alg and data-integrity-alg: upgrade it, \
+                 or unset these options on this node",
+            );
+            return self.go_standalone("peer lacks digest algorithms");
+        }
         let p = Params {
             protocol: self.cfg.protocol,
             after_sb_0pri: self.cfg.after_sb_0pri,
@@ -305,7 +376,116 @@ impl Core {
         }
     }
 
+    /// The peer's digest algorithms: each must equal ours (DRBD: "Different verify-alg
+    /// settings"), or the connection goes StandAlone.
+    fn on_sync_params(&mut self, verify: &str, csums: &str, integrity: &str) {
+        let ours = |o: &Option<String>| {
+            digest::parse_opt("", o.as_deref())
+                .ok()
+                .flatten()
+                .map_or(String::new(), |a| a.name().to_string())
+        };
+        let pairs = [
+            ("verify-alg", ours(&self.cfg.verify_alg), verify),
+            ("csums-alg", ours(&self.cfg.csums_alg), csums),
+            (
+                "data-integrity-alg",
+                ours(&self.cfg.data_integrity_alg),
+                integrity,
+            ),
+        ];
+        for (what, me, peer) in &pairs {
+            if me != peer {
+                let show = |s: &str| {
+                    if s.is_empty() {
+                        "(unset)".to_string()
+                    } else {
+                        format!("\"{s}\"")
+                    }
+                };
+                self.log(
+                    Level::Error,
+                    format!(
+                        "Different {what} settings. me={} peer={}: both nodes' resource files \
+                         must name the same algorithm",
+                        show(me),
+                        show(peer)
+                    ),
+                );
+                return self.go_standalone("incompatible digest algorithms");
+            }
+        }
+        let Some(c) = self.conn.as_mut() else { return };
+        c.sync_params_seen = true;
+        c.verify = DigestAlg::from_name(verify);
+        c.csums = DigestAlg::from_name(csums);
+        c.integrity = DigestAlg::from_name(integrity);
+    }
+
+    /// `data-integrity-alg`: a data message must come with the digest of its payload.
+    fn integrity_ok(&mut self, msg: &Msg) -> bool {
+        let Some(c) = self.conn.as_mut() else {
+            return true;
+        };
+        let Some(alg) = c.integrity else { return true };
+        let (sector, payload) = match msg {
+            Msg::Data {
+                sector,
+                flags,
+                payload,
+                ..
+            } if !flags.trim() => (*sector, payload),
+            Msg::ResyncReply { sector, payload } => (*sector, payload),
+            _ => return true,
+        };
+        let theirs = c.pending_digest.take();
+        if theirs.as_deref() == Some(&alg.digest(payload)[..]) {
+            return true;
+        }
+        self.log(
+            Level::Error,
+            format!(
+                "Digest integrity check FAILED: sector {sector} +{} ({alg}{}): the data changed \
+                 on the way; dropping the connection (the blocks will be resynced)",
+                payload.len(),
+                if theirs.is_none() {
+                    ", no digest sent"
+                } else {
+                    ""
+                }
+            ),
+        );
+        self.connection_lost(ConnState::ProtocolError, "data integrity check failed");
+        false
+    }
+
+    /// What the daemon may use when it encodes messages for the peer with
+    /// [`wire::encode_link`]: this node's `compression` when the peer decodes it, zero-block
+    /// markers when the peer understands them; plain frames before the peer's `Hello`.
+    pub fn link_opts(&self) -> LinkOpts {
+        let Some(c) = self.conn.as_ref().filter(|c| c.got_hello) else {
+            return LinkOpts::PLAIN;
+        };
+        let f = c.peer_features;
+        let compression = match self.cfg.compression {
+            crate::Compression::Zstd if f & wire::FEATURE_ZSTD != 0 => crate::Compression::Zstd,
+            crate::Compression::Lz4 if f & wire::FEATURE_LZ4 != 0 => crate::Compression::Lz4,
+            _ => crate::Compression::None,
+        };
+        LinkOpts {
+            compression,
+            level: self.cfg.compression_level,
+            zero_markers: f & wire::FEATURE_ZERO_MARKERS != 0,
+        }
+    }
+
     fn on_params(&mut self, p: Params) {
+        let expects_sync_params = self.conn.as_ref().is_some_and(|c| {
+            c.peer_features & wire::FEATURE_SYNC_PARAMS != 0 && !c.sync_params_seen
+        });
+        if expects_sync_params {
+            return self.protocol_error("parameters before the digest algorithms");
+        }
         let c = &self.cfg;
         let mismatch = if p.protocol != c.protocol {
             Some("protocol")
@@ -360,7 +540,8 @@ impl Core {
             }
             return;
         }
-        let was_replicating = self.replicating() || self.cs.is_syncing();
+        let was_replicating =
+            self.replicating() || self.cs.is_syncing() || self.cs == ConnState::Ahead;
 
         let pdsk_was = self.pdsk;
         self.log(Level::Info, format!("connection lost: {why}"));

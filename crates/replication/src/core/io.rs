@@ -85,6 +85,12 @@ pub(super) enum Io {
     RsEndFlush {
         gen: u64,
     },
+    /// `csums-alg`: the SyncTarget reads its own copy of a block to send its digest.
+    CsumRead {
+        gen: u64,
+        sector: u64,
+        size: u32,
+    },
     /// A flush that only makes earlier writes durable (AL extents wait for it).
     PlainFlush,
     VerifyRead {
@@ -228,6 +234,7 @@ impl Core {
             ReqKind::Trim { offset, len } => (offset, len, false, true),
             _ => return,
         };
+        self.maybe_pull_ahead();
         let replicate = self.replicating();
         if !replicate && self.conn.is_none() && self.gi.bitmap == 0 {
             // A Primary writing without its peer always has a bitmap generation open, so the
@@ -285,6 +292,7 @@ impl Core {
                 size: u32::try_from(len).unwrap_or(u32::MAX),
                 payload: if trim { Vec::new() } else { payload },
             });
+            self.cong_sent(epoch, len);
             self.unacked_epochs.entry(epoch).or_default().push(id);
             self.epoch_writes += 1;
             if self.epoch_writes >= self.cfg.max_epoch_size {
@@ -292,8 +300,10 @@ impl Core {
             }
         } else {
             self.bitmap.set_range(offset, len);
-            if self.cs >= ConnState::WFBitMapS && self.conn.as_ref().is_some_and(|c| c.bitmap_sent)
-            {
+            let told = self.cs == ConnState::Ahead
+                || (self.cs >= ConnState::WFBitMapS
+                    && self.conn.as_ref().is_some_and(|c| c.bitmap_sent));
+            if told {
                 self.send(Msg::OutOfSync {
                     sector: offset / 512,
                     size: u32::try_from(len).unwrap_or(u32::MAX),
@@ -455,6 +465,7 @@ impl Core {
     }
 
     pub(super) fn on_barrier_ack(&mut self, nr: u32) {
+        self.cong_acked(nr);
         let acked: Vec<u32> = self.unacked_epochs.range(..=nr).map(|(k, _)| *k).collect();
         for e in acked {
             for id in self.unacked_epochs.remove(&e).unwrap_or_default() {
@@ -506,6 +517,7 @@ impl Core {
             self.try_complete(id);
         }
         self.unacked_epochs.clear();
+        self.cong_reset();
         self.flush_waits.clear();
         self.epoch_writes = 0;
         self.epoch_close_pending = false;

@@ -8,7 +8,9 @@
 
 mod admin;
 mod complete;
+mod congestion;
 mod conn;
+mod csums;
 mod decide;
 mod io;
 mod secondary;
@@ -29,6 +31,7 @@ use crate::state::{ConnState, DiskState, Role};
 use crate::status::{Counters, Status, SyncProgress};
 use crate::wire::Msg;
 
+use self::congestion::Congestion;
 use self::conn::Conn;
 pub use self::io::MAX_REQUEST;
 use self::io::{Io, Req};
@@ -115,6 +118,7 @@ pub struct Core {
     release_seq: u64,
     /// Replicated writes waiting for an AL transaction.
     al_parked: Vec<secondary::AlParked>,
+    cong: Congestion,
     #[cfg(feature = "sim-bug")]
     #[doc(hidden)]
     pub bugs: Bugs,
@@ -177,6 +181,7 @@ impl Core {
             al_release_pending: Vec::new(),
             release_seq: 0,
             al_parked: Vec::new(),
+            cong: Congestion::default(),
             #[cfg(feature = "sim-bug")]
             bugs: Bugs::default(),
         };
@@ -227,6 +232,7 @@ impl Core {
             Event::HandlerDone { handler, exit_code } => self.handler_done(handler, exit_code),
             Event::Admin(cmd) => return self.admin(cmd),
             Event::MetaWriteFailed { errno } => self.meta_write_failed(errno),
+            Event::SendQueue { bytes } => self.on_send_queue(bytes),
         }
         if self.release_pending {
             self.release_held();
@@ -308,6 +314,7 @@ impl Core {
             user_paused: self.sync.user_paused,
             peer_paused: self.conn.as_ref().is_some_and(|c| c.peer_paused),
             suspended: self.suspended,
+            congestion: self.congestion_status(),
         }
     }
 
@@ -318,6 +325,17 @@ impl Core {
     }
 
     fn send(&mut self, m: Msg) {
+        if let Some(alg) = self.conn.as_ref().and_then(|c| c.integrity) {
+            let payload = match &m {
+                Msg::Data { flags, payload, .. } if !flags.trim() => Some(payload),
+                Msg::ResyncReply { payload, .. } => Some(payload),
+                _ => None,
+            };
+            if let Some(p) = payload {
+                let digest = alg.digest(p);
+                self.emit(Action::Send(Msg::Digest { digest }));
+            }
+        }
         self.emit(Action::Send(m));
     }
 
@@ -591,6 +609,7 @@ impl Core {
     fn tick(&mut self) {
         self.close_epoch_if_pending();
         self.conn_tick();
+        self.congestion_tick();
         self.sync_tick();
     }
 

@@ -25,8 +25,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sha2::{Digest, Sha256};
-
 use super::io::Io;
 use super::Core;
 use crate::action::{Action, Level};
@@ -90,6 +88,12 @@ pub(super) struct SyncState {
     pub verify_oos: u64,
     /// Target: our `ResyncFinished` is out, the source's confirmation is not in yet.
     pub awaiting_finish_ack: bool,
+    /// Target: this resync sends digests (`csums-alg`) instead of plain requests.
+    pub csums: Option<crate::digest::DigestAlg>,
+    /// Source: the target's digests of requested blocks, by sector.
+    pub csum_digests: std::collections::BTreeMap<u64, Vec<u8>>,
+    /// Blocks the checksums found equal (not sent), since the resync started.
+    pub csums_equal: u64,
 }
 
 impl SyncState {
@@ -170,6 +174,12 @@ impl Core {
         // The bucket starts full: the first requests go out now, not after a tick.
         self.sync.tokens = self.rs_burst();
         self.sync.step_sent = 0;
+        self.sync.csums_equal = 0;
+        self.sync.csums = if source {
+            None
+        } else {
+            self.csums_for_this_resync()
+        };
         self.log(
             Level::Info,
             format!(
@@ -212,6 +222,7 @@ impl Core {
         self.sync.deferred.clear();
         self.sync.verify = None;
         self.sync.awaiting_finish_ack = false;
+        self.sync.csum_digests.clear();
     }
 
     /// The fixed-rate bucket's size: one step's worth, at least one block.
@@ -280,7 +291,12 @@ impl Core {
     fn resync_pump(&mut self) {
         loop {
             let allow = self.rs_allowance();
-            let max_blocks = allow.min(MAX_RS_REQUEST) / BM_BLOCK_SIZE;
+            let mut max_blocks = allow.min(MAX_RS_REQUEST) / BM_BLOCK_SIZE;
+            if self.sync.csums.is_some() {
+                // Checksums compare what a request covers: one block each, so that a block
+                // that differs does not carry its equal neighbours over the link.
+                max_blocks = max_blocks.min(1);
+            }
             if max_blocks == 0 {
                 break;
             }
@@ -293,10 +309,7 @@ impl Core {
             self.sync.step_sent += bytes;
             self.sync.tokens = self.sync.tokens.saturating_sub(bytes);
             self.sync.cursor = first + n;
-            self.send(Msg::ResyncRequest {
-                sector: first * (BM_BLOCK_SIZE / 512),
-                size: bytes as u32,
-            });
+            self.request_block(first * (BM_BLOCK_SIZE / 512), bytes as u32);
         }
         if self.bitmap.count() == 0
             && self.sync.rs_inflight.is_empty()
@@ -349,6 +362,7 @@ impl Core {
         };
         let blocks = crate::bitmap::block_range(offset, u64::from(size));
         if !blocks.clone().any(|b| self.bitmap.get(b)) {
+            self.sync.csum_digests.remove(&sector);
             return self.send(Msg::ResyncInSync { sector, size });
         }
         self.sync.deferred.push((sector, size));
@@ -423,6 +437,9 @@ impl Core {
         }
         match result {
             DiskResult::Data(payload) if payload.len() == size as usize => {
+                if self.csum_equal(sector, size, &payload) {
+                    return;
+                }
                 self.counters.ns += u64::from(size) / 1024;
                 self.send(Msg::ResyncReply { sector, payload });
             }
@@ -689,7 +706,13 @@ impl Core {
                 "local read of sector {sector} failed during verify"
             ));
         };
-        let digest = Sha256::digest(&data).to_vec();
+        // The negotiated verify-alg; SHA-256 with a peer that predates SyncParams.
+        let alg = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.verify)
+            .unwrap_or(crate::digest::DigestAlg::Sha256);
+        let digest = alg.digest(&data);
         match peer_digest {
             None => self.send(Msg::VerifyReply {
                 sector,

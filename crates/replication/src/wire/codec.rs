@@ -36,12 +36,14 @@ mod ty {
     pub const UUIDS: u16 = 0x05;
     pub const SIZES: u16 = 0x06;
     pub const STATE: u16 = 0x07;
+    pub const SYNC_PARAMS: u16 = 0x08;
     pub const DATA: u16 = 0x10;
     pub const RECV_ACK: u16 = 0x11;
     pub const WRITE_ACK: u16 = 0x12;
     pub const NEG_ACK: u16 = 0x13;
     pub const BARRIER: u16 = 0x14;
     pub const BARRIER_ACK: u16 = 0x15;
+    pub const DIGEST: u16 = 0x16;
     pub const BITMAP: u16 = 0x20;
     pub const SYNC_UUID: u16 = 0x21;
     pub const RS_REQUEST: u16 = 0x22;
@@ -49,6 +51,7 @@ mod ty {
     pub const RS_IN_SYNC: u16 = 0x24;
     pub const RS_WRITE_ACK: u16 = 0x25;
     pub const RS_FINISHED: u16 = 0x26;
+    pub const CSUM_REQUEST: u16 = 0x27;
     pub const OV_REQUEST: u16 = 0x30;
     pub const OV_REPLY: u16 = 0x31;
     pub const OV_RESULT: u16 = 0x32;
@@ -57,11 +60,24 @@ mod ty {
     pub const PING: u16 = 0x40;
     pub const PING_ACK: u16 = 0x41;
     pub const DISCONNECT: u16 = 0x42;
+    pub const AHEAD: u16 = 0x43;
+    pub const BECOME_SYNC_TARGET: u16 = 0x44;
+    /// Link frames (`wire::link`): only `decode_link` expands them.
+    pub const COMPRESSED: u16 = 0x50;
+    pub const ZERO_DATA: u16 = 0x51;
+    pub const ZERO_RS_REPLY: u16 = 0x52;
 }
+
+pub(super) use ty::{
+    COMPRESSED as TY_COMPRESSED, ZERO_DATA as TY_ZERO_DATA, ZERO_RS_REPLY as TY_ZERO_RS_REPLY,
+};
 
 /// Whether a type number is one this version knows (others decode to `Msg::Unknown`).
 pub fn is_known(t: u16) -> bool {
-    matches!(t, 0x01..=0x07 | 0x10..=0x15 | 0x20..=0x26 | 0x30..=0x34 | 0x40..=0x42)
+    matches!(
+        t,
+        0x01..=0x08 | 0x10..=0x16 | 0x20..=0x27 | 0x30..=0x34 | 0x40..=0x44 | 0x50..=0x52
+    )
 }
 
 /// Decodes one frame from the front of `buf`: `Ok(None)` = need more bytes; `Ok(Some((msg,
@@ -149,6 +165,17 @@ impl<'a> Reader<'a> {
         self.b = &[];
         v
     }
+    fn name(&mut self) -> Result<String, WireError> {
+        let n = usize::from(self.u8()?);
+        if n > MAX_ALG_NAME {
+            return Err(self.err("algorithm name too long"));
+        }
+        let b = self.take(n)?;
+        if !b.iter().all(|c| c.is_ascii_graphic()) {
+            return Err(self.err("algorithm name is not printable ASCII"));
+        }
+        Ok(String::from_utf8_lossy(b).into_owned())
+    }
     fn bool(&mut self) -> Result<bool, WireError> {
         match self.u8()? {
             0 => Ok(false),
@@ -215,6 +242,30 @@ fn parse(t: u16, r: &mut Reader<'_>) -> Result<Msg, WireError> {
             flags: r.u32()?,
         },
         ty::SIZES => Msg::Sizes { size: r.u64()? },
+        ty::SYNC_PARAMS => {
+            let verify_alg = r.name()?;
+            let csums_alg = r.name()?;
+            let integrity_alg = r.name()?;
+            let flags = r.u8()?;
+            if flags & !1 != 0 {
+                return Err(r.err("unknown sync parameter flags"));
+            }
+            Msg::SyncParams {
+                verify_alg,
+                csums_alg,
+                integrity_alg,
+                csums_after_crash_only: flags & 1 != 0,
+            }
+        }
+        ty::DIGEST => Msg::Digest { digest: r.rest() },
+        ty::CSUM_REQUEST => Msg::CsumRequest {
+            sector: r.u64()?,
+            size: r.u32()?,
+            digest: r.rest(),
+        },
+        ty::COMPRESSED | ty::ZERO_DATA | ty::ZERO_RS_REPLY => {
+            return Err(r.err("compressed or zero-marker link frame: decode with wire::decode_link"))
+        }
         ty::STATE => Msg::State {
             role: role_from(r.u8()?).ok_or_else(|| r.err("unknown role"))?,
             disk: disk_from(r.u8()?).ok_or_else(|| r.err("unknown disk state"))?,
@@ -302,6 +353,14 @@ fn parse(t: u16, r: &mut Reader<'_>) -> Result<Msg, WireError> {
         ty::PING => Msg::Ping,
         ty::PING_ACK => Msg::PingAck,
         ty::DISCONNECT => Msg::Disconnect,
+        ty::AHEAD => Msg::Ahead,
+        ty::BECOME_SYNC_TARGET => Msg::BecomeSyncTarget {
+            gi: GenerationIds {
+                current: r.u64()?,
+                bitmap: r.u64()?,
+                history: [r.u64()?, r.u64()?],
+            },
+        },
         _ => return Err(r.err("type number reserved")),
     })
 }
@@ -383,6 +442,40 @@ fn write_payload(msg: &Msg, o: &mut Vec<u8>) -> u16 {
         Msg::Sizes { size } => {
             u64b(o, *size);
             ty::SIZES
+        }
+        Msg::SyncParams {
+            verify_alg,
+            csums_alg,
+            integrity_alg,
+            csums_after_crash_only,
+        } => {
+            for n in [verify_alg, csums_alg, integrity_alg] {
+                // Longer or non-ASCII names cannot come from a valid configuration; they are
+                // cut so the frame stays decodable (the peer then sees a mismatch).
+                let b: Vec<u8> = n
+                    .bytes()
+                    .filter(u8::is_ascii_graphic)
+                    .take(MAX_ALG_NAME)
+                    .collect();
+                o.push(b.len() as u8);
+                o.extend_from_slice(&b);
+            }
+            o.push(u8::from(*csums_after_crash_only));
+            ty::SYNC_PARAMS
+        }
+        Msg::Digest { digest } => {
+            o.extend_from_slice(digest);
+            ty::DIGEST
+        }
+        Msg::CsumRequest {
+            sector,
+            size,
+            digest,
+        } => {
+            u64b(o, *sector);
+            u32b(o, *size);
+            o.extend_from_slice(digest);
+            ty::CSUM_REQUEST
         }
         Msg::State {
             role,
@@ -509,6 +602,13 @@ fn write_payload(msg: &Msg, o: &mut Vec<u8>) -> u16 {
         Msg::Ping => ty::PING,
         Msg::PingAck => ty::PING_ACK,
         Msg::Disconnect => ty::DISCONNECT,
+        Msg::Ahead => ty::AHEAD,
+        Msg::BecomeSyncTarget { gi } => {
+            for v in [gi.current, gi.bitmap, gi.history[0], gi.history[1]] {
+                u64b(o, v);
+            }
+            ty::BECOME_SYNC_TARGET
+        }
         Msg::Unknown { ty, .. } => *ty,
     }
 }

@@ -8,10 +8,12 @@
 
 pub mod auth;
 mod codec;
+pub mod link;
 mod msg;
 pub mod rle;
 
 pub use codec::{decode, encode, fuzz_decode, WireError, HEADER_LEN, MAGIC, MAX_PAYLOAD};
+pub use link::{decode_link, encode_link, LinkDecoded, LinkOpts, LinkStats};
 pub use msg::*;
 
 /// `Msg::Uuids` flag: new-current-uuid --clear-bitmap on the sender; skip the initial sync.

@@ -12,8 +12,27 @@ pub const PROTOCOL_MAX: u16 = 1;
 pub const FEATURE_TRIM: u32 = 1;
 /// Feature bit: bitmaps travel run-length encoded.
 pub const FEATURE_RLE_BITMAP: u32 = 2;
+/// Feature bit: the sender sends `SyncParams` (digest algorithms) before `Params` and
+/// understands `CsumRequest` and `Digest`.
+pub const FEATURE_SYNC_PARAMS: u32 = 4;
+/// Feature bit: the sender decodes lz4-compressed link frames ([`crate::wire::decode_link`]).
+pub const FEATURE_LZ4: u32 = 8;
+/// Feature bit: the sender decodes zstd-compressed link frames.
+pub const FEATURE_ZSTD: u32 = 16;
+/// Feature bit: the sender decodes zero-block markers (an all-zero write sent as its size).
+pub const FEATURE_ZERO_MARKERS: u32 = 32;
+/// Feature bit: the sender understands `Ahead` and `BecomeSyncTarget` (pull-ahead).
+pub const FEATURE_AHEAD: u32 = 64;
 /// The features this build offers.
-pub const FEATURES: u32 = FEATURE_TRIM | FEATURE_RLE_BITMAP;
+pub const FEATURES: u32 = FEATURE_AHEAD
+    | FEATURE_TRIM
+    | FEATURE_RLE_BITMAP
+    | FEATURE_SYNC_PARAMS
+    | FEATURE_LZ4
+    | FEATURE_ZSTD
+    | FEATURE_ZERO_MARKERS;
+/// Longest algorithm name in `SyncParams`.
+pub const MAX_ALG_NAME: usize = 63;
 
 /// `Msg::Uuids` flag: the sender was connected with `--discard-my-data`.
 pub const UUID_FLAG_DISCARD_MY_DATA: u32 = 1;
@@ -73,6 +92,27 @@ pub enum Msg {
         mac: Vec<u8>,
     },
     Params(Params),
+    /// The digest algorithms the sender uses (`P_SYNC_PARAM`): names as in drbd.conf, empty
+    /// when unset. Sent before `Params` when both sides offer `FEATURE_SYNC_PARAMS`; the
+    /// receiver refuses the connection when `verify_alg`, `csums_alg` or `integrity_alg`
+    /// differ from its own.
+    SyncParams {
+        verify_alg: String,
+        csums_alg: String,
+        integrity_alg: String,
+        csums_after_crash_only: bool,
+    },
+    /// `data-integrity-alg`: the digest of the payload of the next `Data` or `ResyncReply`.
+    Digest {
+        digest: Vec<u8>,
+    },
+    /// `csums-alg` resync: the SyncTarget's digest of its own copy of the block; the source
+    /// answers `ResyncInSync` when its digest equals, `ResyncReply` otherwise.
+    CsumRequest {
+        sector: u64,
+        size: u32,
+        digest: Vec<u8>,
+    },
     /// The sender's generation identifiers, bitmap weight and `UUID_FLAG_*` flags.
     Uuids {
         gi: GenerationIds,
@@ -169,6 +209,13 @@ pub enum Msg {
     OutOfSync {
         sector: u64,
         size: u32,
+    },
+    /// `on-congestion pull-ahead`: the sender went Ahead; the receiver goes Behind.
+    Ahead,
+    /// The Ahead sender starts the catch-up resync (`P_BECOME_SYNC_TARGET`): the receiver
+    /// becomes SyncTarget of these identifiers, then both exchange bitmaps.
+    BecomeSyncTarget {
+        gi: GenerationIds,
     },
     Ping,
     PingAck,

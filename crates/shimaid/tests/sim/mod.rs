@@ -29,9 +29,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use shimai_nbd::Command;
 use shimai_replication::{
-    wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Core, DiskResult, Error, Event,
-    Fencing, Handler, IoId, Level, MetaRecord, Protocol, ReqId, ResourceConfig, StateChange,
-    TransportCmd,
+    wire, Action, AdminCmd, AfterSb0Pri, AfterSb1Pri, AfterSb2Pri, Compression, Core, DiskResult,
+    Error, Event, Fencing, Handler, IoId, Level, MetaRecord, OnCongestion, Protocol, ReqId,
+    ResourceConfig, StateChange, TransportCmd,
 };
 use shimaid::driver::{DiskOp, Driver, DriverBugs, Io};
 
@@ -401,7 +401,37 @@ impl Sim {
         cfg.c_plan_ahead_ds = rng.pick(&[0, 20]);
         cfg.c_fill_target_bytes = rng.pick(&[0, 51_200, 8 << 20]);
         cfg.c_min_rate_kib = rng.pick(&[0, 250, 4096]);
-        cfg.verify_alg = Some("sha256".into());
+        // The WAN options: digests, compression and congestion (issue 13).
+        let algs = ["crc32c", "sha1", "sha256", "md5"];
+        cfg.verify_alg = Some(rng.pick(&algs).into());
+        if rng.chance(400) {
+            cfg.csums_alg = Some(rng.pick(&algs).into());
+            cfg.csums_after_crash_only = rng.chance(300);
+        }
+        if rng.chance(250) {
+            cfg.data_integrity_alg = Some(rng.pick(&algs).into());
+        }
+        // Compression costs simulation time (one zstd context per message): a fifth of seeds.
+        cfg.compression = rng.pick(&[
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::None,
+            Compression::Lz4,
+            Compression::Zstd,
+        ]);
+        if cfg.protocol == Protocol::A && rng.chance(500) {
+            cfg.on_congestion = rng.pick(&[
+                OnCongestion::PullAhead,
+                OnCongestion::PullAhead,
+                OnCongestion::Disconnect,
+            ]);
+            cfg.congestion_fill = rng.pick(&[4096, 16384, 65536]);
+        }
         cfg.ping_int_ms = 1000;
         cfg.ping_timeout_ms = 500;
         if rng.chance(300) {
@@ -713,15 +743,21 @@ impl Sim {
         if self.dead.contains(&conn) {
             return;
         }
-        // Every message goes through the codec, as on a real link.
+        // Every message goes through the link codec with what the sender negotiated
+        // (compression, zero markers), as on a real link.
+        let opts = self
+            .core(n)
+            .map_or(wire::LinkOpts::PLAIN, |c| c.link_opts());
         let mut bytes = Vec::new();
-        if let Err(e) = wire::encode(&msg, &mut bytes) {
+        if let Err(e) = wire::encode_link(std::slice::from_ref(&msg), opts, &mut bytes) {
             return self.fail(format!("node{n}: cannot encode {msg:?}: {e}"));
         }
-        let msg = match wire::decode(&bytes) {
-            Ok(Some((m, used))) if used == bytes.len() => m,
+        let mut got = Vec::new();
+        let msg = match wire::decode_link(&bytes, &mut got) {
+            Ok(Some(d)) if d.used == bytes.len() && got.len() == 1 => got.remove(0),
             other => return self.fail(format!("codec round trip failed: {other:?}")),
         };
+
         let last = self.links[n].back().map_or(0, |m| m.0);
         let at = (self.now + self.rng.below(3)).max(last);
         self.links[n].push_back((at, conn, Some(msg)));
@@ -797,6 +833,7 @@ impl Sim {
             let to = 1 - from;
             while self.links[from].front().is_some_and(|m| m.0 <= self.now) {
                 let (_, conn, msg) = self.links[from].pop_front().expect("front");
+
                 if self.nodes[to].conn != Some(conn) || self.nodes[to].core.is_none() {
                     continue;
                 }
@@ -850,6 +887,16 @@ impl Sim {
         if self.now >= self.next_tick {
             self.next_tick = self.now + 10;
             for n in 0..2 {
+                // The daemon reports its send queue (here: what the link still holds).
+                let bytes: u64 = self.links[n]
+                    .iter()
+                    .filter_map(|m| m.2.as_ref())
+                    .map(|m| {
+                        let mut b = Vec::new();
+                        wire::encode(m, &mut b).map_or(0, |_| b.len() as u64)
+                    })
+                    .sum();
+                self.feed(n, Event::SendQueue { bytes });
                 let entropy = self.rng.next();
                 self.feed(
                     n,

@@ -1,0 +1,76 @@
+//! A FUSE server that exposes one regular file, for a loop device with direct I/O to
+//! turn into the Primary's block device: the file's reads, writes and fsyncs are the
+//! block device's, and they reach the daemon with no other process or socket between.
+//!
+//! # Layers
+//!
+//! - [`abi`]: the kernel's `/dev/fuse` message layouts (`include/uapi/linux/fuse.h`,
+//!   protocol 7.31+), encoded and decoded by byte offset. No I/O, no `unsafe`.
+//! - [`Session`]: sans-IO. The bytes of one request read from `/dev/fuse` go in; out
+//!   comes an [`Action`]: a reply the session made itself (INIT, LOOKUP, GETATTR,
+//!   SETATTR, OPEN, OPENDIR, READDIR, RELEASE, STATFS, ACCESS, DESTROY; nothing for
+//!   FORGET and INTERRUPT; ENOSYS for the rest) or a block [`Request`] (`Read`, `Write`,
+//!   `Flush`, `Fsync`) borrowing the request buffer. Completions go back in, in any
+//!   order, through [`Session::complete`] (or [`session::reply`] for a driver that
+//!   encodes replies itself), and reply bytes come out.
+//! - [`Mount`], [`serve`], [`Backend`], [`Completer`]: the blocking driver. `serve`
+//!   mounts with the mount(2) syscall (`fd=N`, root, no fusermount), reads `/dev/fuse`
+//!   on the calling thread and hands each block request to the backend with a
+//!   `Completer` that writes the reply itself from any thread, so many requests are in
+//!   flight at once.
+//! - [`abort`] and [`connection_of`]: find a mount's connection number (the minor of its
+//!   `st_dev`, read from `/proc/self/mountinfo`) and abort it through fusectl;
+//!   [`detach_stale`] aborts and lazily unmounts what a dead server left.
+//!
+//! # What the kernel is asked for
+//!
+//! INIT replies with `max_write` 1 MiB (`max_pages` 256), `FUSE_ASYNC_DIO` and
+//! `FUSE_ASYNC_READ` so a loop device's direct I/O arrives as parallel requests,
+//! `max_background` 64 and `congestion_threshold` 48 (the kernel's defaults, 12 and 9,
+//! would cap the loop device's queue depth at 12), and no `FUSE_WRITEBACK_CACHE`. OPEN
+//! replies `FOPEN_DIRECT_IO`: the page cache is not used for the file, so there is one
+//! cached copy (the file system's above the loop device) and an `fsync` there becomes a
+//! FUSE_FSYNC here. The file's size is fixed (O_TRUNC and size changes are refused).
+//!
+//! # When the server dies
+//!
+//! When the last `/dev/fuse` descriptor closes (the process exits, even by SIGKILL),
+//! the kernel aborts the connection: pending and new requests fail, a loop device above
+//! the file turns them into EIO, the file system above that sees I/O errors (ext4 with
+//! `errors=remount-ro` goes read-only) and `sync` returns instead of waiting. The mounts
+//! stay until unmounted (`umount -l` on the file system, `losetup -d`, `umount -l` on
+//! the FUSE mount point). A server that is alive but stuck is cut off the same way by
+//! [`abort`]. The descriptor is opened close-on-exec so that no child keeps the
+//! connection alive.
+//!
+//! Not here: FUSE over io_uring (`fuse.enable_uring`, Linux 6.14+). Only the classic
+//! `read`/`write` of `/dev/fuse` is implemented.
+
+pub mod abi;
+mod fuzz;
+mod server;
+pub mod session;
+
+pub use fuzz::fuzz_decode;
+pub use server::{
+    abort, connection_in, connection_of, detach_stale, serve, Backend, BlockRequest, Completer,
+    Ended, Mount, FUSECTL,
+};
+pub use session::{Action, Completion, Config, Op, Request, Session, Stats};
+
+/// What can go wrong; each says where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("FUSE request of {0} bytes is shorter than its 40-byte header")]
+    Short(usize),
+    #[error("FUSE request header says {header} bytes but {read} were read")]
+    Length { header: u32, read: usize },
+    #[error("FUSE request {0} is already in flight (the kernel reused a unique id)")]
+    DuplicateUnique(u64),
+    #[error("no FUSE request {0} is in flight (completed twice, or never handed out)")]
+    UnknownUnique(u64),
+    #[error("FUSE session configuration: {0}")]
+    Config(String),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
