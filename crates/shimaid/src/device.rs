@@ -2,15 +2,18 @@
 //! `device` path made a symlink to it, so `mkfs`, `mount` and `fsck` use the DRBD path.
 //!
 //! With the kernel's nbd driver (`/dev/nbd0` exists) `nbd-client` connects a free `/dev/nbdN`
-//! to the export. Without it, `nbdfuse` shows the export as a file under the run directory
-//! and `losetup` makes that file a loop device (with direct I/O, so the page cache does not
-//! hold a second copy and a flush reaches shimaid).
+//! to the export. Without it, shimaid's own FUSE server (`shimai-fuse`, a thread of the
+//! daemon whose requests go to the engine like NBD clients') shows the volume as a file under
+//! the run directory, and `losetup` makes that file a loop device (with direct I/O, so the
+//! page cache does not hold a second copy and a flush reaches shimaid). If shimaid dies, the
+//! kernel aborts the FUSE connection as its `/dev/fuse` descriptor closes: I/O on the device
+//! fails with EIO instead of waiting, and the next start removes what is left.
 //!
 //! Before the device goes away (`secondary`, `down`), [`busy`] says whether anything holds it:
 //! a mount (from `/proc/self/mountinfo`) or an open file descriptor (from `/proc/*/fd`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shimai_config::value::Attach;
@@ -25,8 +28,28 @@ pub struct Device {
 }
 
 enum Kind {
-    Fuse { nbdfuse: Child, dir: PathBuf },
+    /// shimaid's own FUSE server (a thread of this process) under a loop device.
+    Fuse {
+        server: Option<std::thread::JoinHandle<()>>,
+        dir: PathBuf,
+    },
     Nbd,
+}
+
+/// A block request from the FUSE server, for the engine; `done` answers the kernel.
+pub struct FuseRequest {
+    pub req: shimai_fuse::BlockRequest,
+    pub done: shimai_fuse::Completer,
+}
+
+/// Hands the FUSE server's requests to the engine.
+struct ToEngine(crate::inbox::Inbox<FuseRequest>);
+
+impl shimai_fuse::Backend for ToEngine {
+    fn submit(&mut self, req: shimai_fuse::BlockRequest, done: shimai_fuse::Completer) {
+        // An engine that is gone drops the request, and the dropped `Completer` answers EIO.
+        (self.0)(FuseRequest { req, done });
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -62,10 +85,11 @@ pub fn create(
     run_dir: &Path,
     path: &Path,
     size: u64,
+    fuse: crate::inbox::Inbox<FuseRequest>,
 ) -> Result<Device, String> {
     let (block, kind) = match how {
         Attach::Nbd => (nbd_client(resource, socket)?, Kind::Nbd),
-        _ => fuse_loop(resource, socket, run_dir, size)?,
+        _ => fuse_loop(resource, run_dir, size, fuse)?,
     };
     let dev = Device {
         path: path.to_path_buf(),
@@ -106,86 +130,77 @@ fn nbd_client(resource: &str, socket: &Path) -> Result<String, String> {
     Ok(dev)
 }
 
+/// Serves the volume as one file, `RUN_DIR/RES.fuse/RES`, from shimaid's own FUSE server
+/// (no other process, no NBD hop), and puts a loop device with direct I/O on it.
 fn fuse_loop(
     resource: &str,
-    socket: &Path,
     run_dir: &Path,
     size: u64,
+    fuse: crate::inbox::Inbox<FuseRequest>,
 ) -> Result<(String, Kind), String> {
     let dir = run_dir.join(format!("{resource}.fuse"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let file = dir.join(resource);
-    let uri = format!("nbd+unix:///{resource}?socket={}", socket.display());
-    let mut child = Command::new("nbdfuse")
-        .arg(&file)
-        .arg(&uri)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run nbdfuse (install the nbdfuse package): {e}"))?;
+    let mount = shimai_fuse::Mount::new(&dir).map_err(|e| format!("cannot serve FUSE: {e}"))?;
+    let mut cfg = shimai_fuse::Config::new(size);
+    cfg.name = resource.to_string();
+    let res = resource.to_string();
+    let server = std::thread::Builder::new()
+        .name("fuse".into())
+        .spawn(move || {
+            let mut backend = ToEngine(fuse);
+            match mount.run(cfg, &mut backend) {
+                Ok(how) => log::info!("{res}: FUSE server ended ({how:?})"),
+                Err(e) => {
+                    log::error!("{res}: FUSE server failed: {e}");
+                    let _ = mount.unmount();
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the FUSE server: {e}"))?;
+    let mut kind = Kind::Fuse {
+        server: Some(server),
+        dir: dir.clone(),
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) != size {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Err(format!("nbdfuse {uri} exited: {st}"));
-        }
         if Instant::now() > deadline {
-            stop_fuse(&mut child, &dir);
+            stop_fuse(&mut kind);
             return Err(format!(
-                "nbdfuse did not show {} within 10 s",
+                "the FUSE server did not show {} within 10 s",
                 file.display()
             ));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     let f = file.display().to_string();
     let block = run(Command::new("losetup").args(["-f", "--show", "--direct-io=on", &f]))
         .or_else(|_| run(Command::new("losetup").args(["-f", "--show", &f])));
     match block {
-        Ok(b) => Ok((
-            b,
-            Kind::Fuse {
-                nbdfuse: child,
-                dir,
-            },
-        )),
+        Ok(b) => Ok((b, kind)),
         Err(e) => {
-            stop_fuse(&mut child, &dir);
+            stop_fuse(&mut kind);
             Err(e)
         }
     }
 }
 
-fn stop_fuse(child: &mut Child, dir: &Path) {
-    // Unmounting makes nbdfuse flush, disconnect and exit on its own; SIGTERM and then
-    // SIGKILL only if it does not.
+/// Unmounts the FUSE file system (its server thread then ends) and waits a little for it.
+fn stop_fuse(kind: &mut Kind) {
+    let Kind::Fuse { server, dir } = kind else {
+        return;
+    };
     if mounted_at(dir) {
-        let _ = Command::new("umount")
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status();
+        let _ = nix::mount::umount2(dir.as_path(), nix::mount::MntFlags::MNT_DETACH);
     }
-    let mut deadline = Instant::now() + Duration::from_secs(3);
-    let mut termed = false;
-    while !matches!(child.try_wait(), Ok(Some(_))) {
-        if Instant::now() > deadline {
-            if termed {
-                let _ = child.kill();
-                let _ = child.wait();
-                break;
-            }
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            termed = true;
-            deadline = Instant::now() + Duration::from_secs(2);
+    if let Some(h) = server.take() {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if mounted_at(dir) {
-        let _ = Command::new("umount").arg("-l").arg(dir).status();
+        if h.is_finished() {
+            let _ = h.join();
+        }
     }
     let _ = std::fs::remove_dir(dir);
 }
@@ -203,9 +218,9 @@ impl Device {
         let _ = std::fs::remove_file(&self.path);
         match &mut self.kind {
             Kind::Nbd => run(Command::new("nbd-client").args(["-d", &self.block])).map(|_| ()),
-            Kind::Fuse { nbdfuse, dir } => {
+            Kind::Fuse { .. } => {
                 let r = run(Command::new("losetup").args(["-d", &self.block]));
-                stop_fuse(nbdfuse, dir);
+                stop_fuse(&mut self.kind);
                 r.map(|_| ())
             }
         }
@@ -264,7 +279,7 @@ pub fn busy(dev: &Device) -> Option<String> {
     }
 }
 
-/// After a daemon was killed while Primary, its loop device, nbdfuse mount and symlink are
+/// After a daemon was killed while Primary, its loop device, FUSE mount and symlink are
 /// left behind. On start they are removed if nothing uses them, else a warning says what
 /// still holds them (the new daemon's device will then appear on another loop device).
 pub fn remove_stale(resource: &str, run_dir: &Path, path: &Path) {
@@ -297,7 +312,13 @@ pub fn remove_stale(resource: &str, run_dir: &Path, path: &Path) {
         }
     }
     if mounted_at(&dir) {
-        let _ = Command::new("umount").arg("-l").arg(&dir).status();
+        // A dead server's connection is aborted first, so nothing waits on it any more.
+        match shimai_fuse::detach_stale(&dir) {
+            Ok(true) => log::info!("{resource}: aborted the FUSE connection a previous run left"),
+            _ => {
+                let _ = Command::new("umount").arg("-l").arg(&dir).status();
+            }
+        }
     }
     let _ = std::fs::remove_dir(&dir);
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {

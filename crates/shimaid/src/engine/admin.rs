@@ -142,8 +142,9 @@ impl Engine {
                 self.settings.run_dir.clone(),
             );
             let (path, size) = (std::path::PathBuf::from(&self.plan.device), self.size);
+            let fuse = self.me.inbox(Input::Fuse);
             let dev = self
-                .pump_while(move || device::create(how, &res, &sock, &run_dir, &path, size))
+                .pump_while(move || device::create(how, &res, &sock, &run_dir, &path, size, fuse))
                 .unwrap_or_else(|| Err("the device thread failed".into()))?;
             log::info!(
                 "{}: block device {} -> {}",

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use shimai_metadata::Metadata;
-use shimai_nbd::{Completion, NbdErrno};
+use shimai_nbd::{Command, Completion, NbdErrno};
 use shimai_replication::{
     wire, Core, DiskResult, Event, Handler, IoId, Level, MetaRecord, StateChange, TransportCmd,
 };
@@ -38,6 +38,8 @@ pub enum Input {
     Tick,
     Peer(peer::Report),
     Nbd(nbd::Report),
+    /// A block request from the FUSE server of the Primary's device.
+    Fuse(crate::device::FuseRequest),
     Control(server::Report),
     /// Leave the loop (after `down` was answered, or on SIGTERM).
     Stop,
@@ -97,10 +99,12 @@ impl DiskPath {
     }
 }
 
-/// Where an NBD reply goes: the connection's handler and the request's cookie.
-pub struct NbdClient {
-    reply: Replier,
-    cookie: u64,
+/// Where a client's answer goes.
+pub enum Client {
+    /// An NBD connection and the request's cookie.
+    Nbd { reply: Replier, cookie: u64 },
+    /// The FUSE server's request (answered straight to `/dev/fuse`).
+    Fuse(shimai_fuse::Completer),
 }
 
 /// This process's side of the I/O boundary: the disk threads, the metadata, the peer link,
@@ -124,7 +128,7 @@ pub struct Daemon {
 }
 
 impl Io for Daemon {
-    type Client = NbdClient;
+    type Client = Client;
 
     fn disk(&mut self, op: DiskOp) {
         match &mut self.disk {
@@ -185,16 +189,22 @@ impl Io for Daemon {
         }
     }
 
-    fn reply(&mut self, to: NbdClient, result: Result<Option<Vec<u8>>, i32>) {
-        let c = match result {
-            Ok(Some(data)) => Completion::data(to.cookie, data),
-            Ok(None) => Completion::ok(to.cookie),
-            Err(errno) => Completion::error(
-                to.cookie,
-                NbdErrno::from_io(&std::io::Error::from_raw_os_error(errno)),
-            ),
-        };
-        to.reply.send(c);
+    fn reply(&mut self, to: Client, result: Result<Option<Vec<u8>>, i32>) {
+        match to {
+            Client::Nbd { reply, cookie } => reply.send(match result {
+                Ok(Some(data)) => Completion::data(cookie, data),
+                Ok(None) => Completion::ok(cookie),
+                Err(errno) => Completion::error(
+                    cookie,
+                    NbdErrno::from_io(&std::io::Error::from_raw_os_error(errno)),
+                ),
+            }),
+            Client::Fuse(done) => match result {
+                Ok(Some(data)) => done.read(&data),
+                Ok(None) => done.done(Ok(())),
+                Err(errno) => done.done(Err(errno)),
+            },
+        }
     }
 
     fn transport(&mut self, cmd: TransportCmd) {
@@ -503,7 +513,23 @@ impl Engine {
                 cookie,
                 command,
                 reply,
-            }) => self.drv.client(NbdClient { reply, cookie }, command),
+            }) => self.drv.client(Client::Nbd { reply, cookie }, command),
+            Input::Fuse(crate::device::FuseRequest { req, done }) => {
+                let command = match req {
+                    shimai_fuse::BlockRequest::Read { offset, len } => Command::Read {
+                        offset,
+                        length: len,
+                    },
+                    // FUSE has no FUA: durability comes from the flushes that follow.
+                    shimai_fuse::BlockRequest::Write { offset, data } => Command::Write {
+                        offset,
+                        data,
+                        fua: false,
+                    },
+                    shimai_fuse::BlockRequest::Flush => Command::Flush,
+                };
+                self.drv.client(Client::Fuse(done), command);
+            }
             Input::Nbd(nbd::Report::Open { conn }) => {
                 self.nbd_conns.insert(conn);
             }
