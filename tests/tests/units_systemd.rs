@@ -83,8 +83,8 @@ fn the_installed_unit_verifies_without_a_warning_or_a_boot_cycle() {
     )));
     assert!(unit.contains("Type=notify"));
     assert!(
-        !unit.contains("\nWatchdogSec="),
-        "shimaid sends no WATCHDOG=1 yet"
+        unit.contains("\nWatchdogSec="),
+        "shimaid's loop pings the watchdog"
     );
     let (ok, text) = verify_at_boot(&dir.join("good"), &unit, &prefix.join("share/man"));
     assert!(

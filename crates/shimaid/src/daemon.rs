@@ -134,20 +134,7 @@ pub fn run(s: Settings) -> Result<(), DaemonError> {
 /// Tells systemd (`Type=notify`) that the control socket answers: `systemctl start` then
 /// returns only once `shimaiadm` can talk to the daemon.
 fn notify_ready() {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let path = path.to_string_lossy().into_owned();
-    let addr = match path.strip_prefix('@') {
-        Some(abs) => SocketAddr::from_abstract_name(abs.as_bytes()),
-        None => SocketAddr::from_pathname(&path),
-    };
-    let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &a));
-    if let Err(e) = sent {
-        log::warn!("cannot notify systemd on {path}: {e}");
-    }
+    crate::notify::send("READY=1");
 }
 
 /// The disk I/O backend: a small pool of threads by default, or the engine's own io_uring

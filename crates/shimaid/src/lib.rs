@@ -33,6 +33,7 @@ pub mod error;
 pub mod handlers;
 pub mod inbox;
 pub mod nbd;
+pub mod notify;
 pub mod peer;
 pub mod report;
 pub mod server;

@@ -288,6 +288,7 @@ pub struct Engine {
     rx: Receiver<Input>,
     /// Control requests that arrived while a device command ran; answered after it.
     deferred: std::collections::VecDeque<Input>,
+    watchdog: crate::notify::Watchdog,
 }
 
 pub struct Parts {
@@ -344,6 +345,7 @@ impl Engine {
             stopping: false,
             rx: p.rx,
             deferred: Default::default(),
+            watchdog: crate::notify::Watchdog::from_env(),
         }
     }
 
@@ -454,6 +456,8 @@ impl Engine {
                 result: d.result,
             }),
             Input::Tick => {
+                // The loop turns: tell systemd's watchdog.
+                self.watchdog.tick();
                 let now_ms = self.start.elapsed().as_millis() as u64;
                 self.drv.feed(Event::Tick {
                     now_ms,
