@@ -36,12 +36,25 @@
 //!
 //! When the last `/dev/fuse` descriptor closes (the process exits, even by SIGKILL),
 //! the kernel aborts the connection: pending and new requests fail, a loop device above
-//! the file turns them into EIO, the file system above that sees I/O errors (ext4 with
-//! `errors=remount-ro` goes read-only) and `sync` returns instead of waiting. The mounts
+//! the file turns them into EIO, the file system above that sees I/O errors (ext4 aborts
+//! its journal; writers get EIO) and `sync` returns instead of waiting. The mounts
 //! stay until unmounted (`umount -l` on the file system, `losetup -d`, `umount -l` on
 //! the FUSE mount point). A server that is alive but stuck is cut off the same way by
 //! [`abort`]. The descriptor is opened close-on-exec so that no child keeps the
 //! connection alive.
+//!
+//! # Wiring it into a daemon
+//!
+//! [`Mount::new`] mounts; [`Mount::run`] on a thread of its own serves until unmount,
+//! handing each [`BlockRequest`] with its [`Completer`] to [`Backend::submit`], which
+//! should only queue it (e.g. send it to the engine's loop); the engine calls
+//! [`Completer::read`] or [`Completer::done`] when replication allows, from any thread.
+//! A daemon that polls `/dev/fuse` itself ([`Mount::device`], made non-blocking) uses
+//! [`Session`] directly instead: `handle` borrows the read buffer, so write data can go
+//! from a pooled buffer to the backing stores with no copy. Once the file shows its size
+//! (a `stat` waits for INIT), `losetup --direct-io=on` makes the block device. On stop:
+//! unmount the file system, `losetup -d`, then [`Mount::unmount`]; on start, clean a dead
+//! predecessor's mount with [`detach_stale`] after detaching its loop device.
 //!
 //! Not here: FUSE over io_uring (`fuse.enable_uring`, Linux 6.14+). Only the classic
 //! `read`/`write` of `/dev/fuse` is implemented.

@@ -336,8 +336,9 @@ pub fn abort(mount_point: &Path) -> Result<Option<u32>, Error> {
         return Ok(None);
     };
     let ctl = Path::new(FUSECTL);
-    if !ctl.join(n.to_string()).exists() {
-        // fusectl not mounted (or the connection already gone); mount it and look again
+    let dir = ctl.join(n.to_string());
+    if !dir.exists() {
+        // fusectl is not mounted: mount it (the connection lives as long as the mount)
         let _ = nix::mount::mount(
             Some("fusectl"),
             ctl,
@@ -346,13 +347,19 @@ pub fn abort(mount_point: &Path) -> Result<Option<u32>, Error> {
             None::<&str>,
         );
     }
-    let path = ctl.join(n.to_string()).join("abort");
-    match std::fs::write(&path, b"1") {
-        Ok(()) => Ok(Some(n)),
-        // The connection ended between the lookup and the write: nothing left to abort.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(n)),
-        Err(e) => Err(Error::Io(format!("write {}", path.display()), e)),
+    if !dir.exists() {
+        return Err(Error::Io(
+            format!(
+                "FUSE connection {n} of {} is not in {FUSECTL}: mount fusectl there \
+                 (mount -t fusectl none {FUSECTL})",
+                mount_point.display()
+            ),
+            std::io::ErrorKind::NotFound.into(),
+        ));
     }
+    let path = dir.join("abort");
+    std::fs::write(&path, b"1").map_err(|e| Error::Io(format!("write {}", path.display()), e))?;
+    Ok(Some(n))
 }
 
 /// Cleans what a dead server left on `mount_point`: aborts its connection (if it is
