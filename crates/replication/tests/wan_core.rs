@@ -288,7 +288,8 @@ fn csums_after_crash_only_uses_plain_requests_without_a_crash() {
     p.run(100, 5_000);
     assert_eq!(p.nodes[1].disk_state(), DiskState::UpToDate);
     assert_eq!(p.count(1, |m| matches!(m, Msg::CsumRequest { .. })), 0);
-    assert!(p.count(1, |m| matches!(m, Msg::ResyncRequest { .. })) as u64 >= BLOCKS);
+    // Plain requests (one per block, or per run where the resync asks for runs).
+    assert!(p.count(1, |m| matches!(m, Msg::ResyncRequest { .. })) > 0);
 }
 
 #[test]
