@@ -75,6 +75,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use catalog::Effect;
 pub use error::{ConfigError, Location, Warning};
 pub use fs::{FileSource, MemFs, RealFs};
 pub use model::{
@@ -114,6 +115,19 @@ pub fn parse_str_with(
         config,
         warnings: collected.warnings,
     })
+}
+
+/// Every option word drbd.conf blocks accept (`global`, `net`, `disk`,
+/// `syncer`, `startup`, `options`, `handlers`), with what shimai does with
+/// it: acted on, or warned about once per place it is written (what shimai
+/// does instead, the WAN work not implemented yet, or obsolete). The
+/// parser's warnings, docs/shimai.conf.md and the man page read this one
+/// table.
+pub fn option_table() -> Vec<(&'static str, &'static str, Effect)> {
+    catalog::all_words()
+        .into_iter()
+        .map(|(block, word, _, effect)| (block.name(), word, effect))
+        .collect()
 }
 
 /// Reads and parses the file at `path` (and what it includes).

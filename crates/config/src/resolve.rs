@@ -60,11 +60,57 @@ pub(crate) fn resolve(collected: &Collected) -> Result<Config> {
         resources.push(resource(raw, &common)?);
     }
     check_conflicts(&collected.resources, &resources)?;
+    check_resync_after(collected, &resources)?;
     Ok(Config {
         global,
         common,
         resources,
     })
+}
+
+/// `resync-after` (8.3 `syncer { after }`) must name a resource of the
+/// file (DRBD refuses the configuration otherwise).
+fn check_resync_after(collected: &Collected, resources: &[Resource]) -> Result<()> {
+    let names: BTreeSet<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+    let mut settings: Vec<&Setting> = collected.common.iter().collect();
+    for raw in &collected.resources {
+        settings.extend(&raw.settings);
+        settings.extend(&raw.flat.settings);
+        for v in &raw.volumes {
+            settings.extend(&v.settings);
+        }
+        for h in &raw.hosts {
+            settings.extend(&h.flat.settings);
+            for v in &h.volumes {
+                settings.extend(&v.settings);
+            }
+        }
+    }
+    for s in settings {
+        if s.target != Target::Disk || s.key != "resync-after" {
+            continue;
+        }
+        let value = s.value.clone().unwrap_or_default();
+        // DRBD 9 writes `resync-after RES/VOLUME`.
+        let named = value.split('/').next().unwrap_or_default();
+        if value != "-1" && !names.contains(named) {
+            let known: Vec<&str> = names.iter().copied().collect();
+            return Err(ConfigError::InvalidValue {
+                at: s.at.clone(),
+                option: s.written.clone(),
+                value: value.clone(),
+                reason: format!(
+                    "no resource named '{named}' in the configuration (configured: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resource(raw: &RawResource, common: &Common) -> Result<Resource> {

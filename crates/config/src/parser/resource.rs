@@ -105,8 +105,8 @@ impl Parser<'_> {
                     self.expect_semi(&format!("incon-degr-cmd \"{command}\""))?;
                     self.warn(
                         at.clone(),
-                        "'incon-degr-cmd' is a DRBD 0.7 option, obsolete; it is used as \
-                         handler 'pri-on-incon-degr'"
+                        "'incon-degr-cmd' is a DRBD 0.7 option, obsolete; it is read as \
+                         handler 'pri-on-incon-degr', which shimai does not run"
                             .into(),
                     );
                     res.settings.push(Setting {
