@@ -95,13 +95,21 @@
 //! unmount the file system, `losetup -d`, then [`Mount::unmount`]; on start, clean a dead
 //! predecessor's mount with [`detach_stale`] after detaching its loop device.
 //!
-//! Not here: FUSE over io_uring (`fuse.enable_uring`, Linux 6.14+). Only the classic
-//! `read`/`write` of `/dev/fuse` is implemented.
+//! # FUSE over io_uring
+//!
+//! When the kernel offers it (Linux 6.14+ with the `fuse` module's `enable_uring`
+//! parameter set by the administrator; shimai never sets it) and [`Config::uring`] is
+//! on, INIT accepts `FUSE_OVER_IO_URING` and [`Mount::run`] serves the ring on a second
+//! thread ([`uring`]): requests arrive as completions of `IORING_OP_URING_CMD` commands
+//! on `/dev/fuse` and replies go back with `COMMIT_AND_FETCH`, with no `read`/`write`
+//! system call per request. Otherwise the classic path is used. If the ring thread
+//! fails, the connection is aborted so that nothing waits on a ring nobody serves.
 
 pub mod abi;
 mod fuzz;
 mod server;
 pub mod session;
+pub mod uring;
 
 pub use fuzz::fuzz_decode;
 pub use server::{
