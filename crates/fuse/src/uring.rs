@@ -34,8 +34,11 @@ const CMD_COMMIT_AND_FETCH: u32 = 2;
 pub const REQ_HEADER_SIZE: usize = 288;
 const OP_IN: usize = 128;
 const ENT_IN_OUT: usize = 256;
-/// Entries registered per queue.
-const DEPTH: usize = 16;
+/// About how many entries to register in all (each holds a `max_write` payload buffer,
+/// 1 MiB by default), spread over the queues with 2 to 16 each.
+const TOTAL_ENTRIES: usize = 64;
+const MIN_DEPTH: usize = 2;
+const MAX_DEPTH: usize = 16;
 const EVENTFD_TAG: u64 = u64::MAX;
 
 /// Whether the running kernel offers FUSE over io_uring (the `fuse` module parameter).
@@ -47,7 +50,11 @@ pub fn enabled() -> bool {
 
 /// The kernel's number of FUSE queues: one per possible CPU (`nr_cpu_ids`).
 fn possible_cpus() -> usize {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    cpus_in(&std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default())
+}
+
+/// The number of CPUs of a cpulist ("0-3,8-11" counts 12: the highest id + 1).
+fn cpus_in(text: &str) -> usize {
     let mut max = 0usize;
     for part in text.trim().split(',') {
         let last = part.rsplit('-').next().unwrap_or("0");
@@ -111,7 +118,9 @@ pub(crate) fn run<B: Backend>(
     backend: &Mutex<&mut B>,
 ) -> Result<(), Error> {
     let queues = possible_cpus();
-    let n = queues * DEPTH;
+    // A request waits for an entry of the queue of the CPU that issued it.
+    let depth = (TOTAL_ENTRIES / queues).clamp(MIN_DEPTH, MAX_DEPTH);
+    let n = queues * depth;
     let (tx, rx): (Sender<Finished>, Receiver<Finished>) = channel();
     let sink = RingSink {
         tx,
@@ -331,4 +340,39 @@ fn with_len(sqe: squeue::Entry128, len: u32) -> squeue::Entry128 {
     let mut raw: [u8; 128] = unsafe { std::mem::transmute(sqe) };
     raw[24..28].copy_from_slice(&len.to_ne_bytes());
     unsafe { std::mem::transmute::<[u8; 128], squeue::Entry128>(raw) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uring_layouts() {
+        // struct fuse_uring_cmd_req: flags u64, commit_id u64, qid u16, padding[6].
+        let c = cmd_req(0x1122, 3);
+        assert_eq!(abi::u64_at(&c, 0), Some(0));
+        assert_eq!(abi::u64_at(&c, 8), Some(0x1122));
+        assert_eq!(u16::from_ne_bytes([c[16], c[17]]), 3);
+        // struct fuse_uring_req_header: in_out[128], op_in[128], then
+        // fuse_uring_ent_in_out { flags, commit_id, payload_sz, padding, reserved }.
+        assert_eq!(REQ_HEADER_SIZE, 128 + 128 + 32);
+        assert_eq!((OP_IN, ENT_IN_OUT), (128, 256));
+        // sqe->len is the u32 at byte 24 of struct io_uring_sqe.
+        let sqe = with_len(
+            opcode::UringCmd80::new(types::Fd(3), CMD_REGISTER).build(),
+            2,
+        );
+        let raw: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+        assert_eq!(abi::u32_at(&raw, 24), Some(2));
+        assert_eq!(raw[0], io_uring::opcode::UringCmd80::CODE);
+        assert_eq!(abi::u32_at(&raw, 8), Some(CMD_REGISTER)); // cmd_op, in the off union
+    }
+
+    #[test]
+    fn counts_possible_cpus() {
+        assert_eq!(cpus_in("0-1\n"), 2);
+        assert_eq!(cpus_in("0"), 1);
+        assert_eq!(cpus_in("0-3,8-11"), 12);
+        assert_eq!(cpus_in(""), 1);
+    }
 }
