@@ -80,7 +80,7 @@ pub use error::{ConfigError, Location, Warning};
 pub use fs::{FileSource, MemFs, RealFs};
 pub use model::{
     Address, AddressFamily, Common, Config, Connection, ConnectionHost, ConnectionMesh, Device,
-    Host, MetaDisk, PeerVolume, Resource, Volume,
+    Host, HostProxy, MetaDisk, PeerVolume, Resource, Volume,
 };
 pub use sections::{
     DiskOptions, Global, Handlers, NetOptions, RawOption, ResourceOptions, StartupOptions,

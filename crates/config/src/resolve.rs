@@ -300,11 +300,20 @@ fn host(res: &RawResource, host: &RawHost, disk: &DiskOptions) -> Result<Host> {
             disk_options: apply(disk, &settings, Target::Disk)?,
         });
     }
+    let proxy = host.proxy.as_ref().map(|(p, _)| crate::model::HostProxy {
+        address: host.address.clone(),
+        ..p.clone()
+    });
     Ok(Host {
         names: host.names.clone(),
         floating: host.floating,
         node_id: host.node_id,
-        address: host.address.clone(),
+        // No proxy runs: the pair replicates between the outside addresses.
+        address: proxy
+            .as_ref()
+            .map(|p| p.outside.clone())
+            .or_else(|| host.address.clone()),
         volumes,
+        proxy,
     })
 }

@@ -75,6 +75,8 @@ pub(crate) struct RawHost {
     pub node_id: Option<u32>,
     pub flat: RawVolume,
     pub volumes: Vec<RawVolume>,
+    /// `proxy on NAMES { inside A; outside B; }` and where it was written.
+    pub proxy: Option<(crate::model::HostProxy, Location)>,
 }
 
 #[derive(Debug, Clone)]
