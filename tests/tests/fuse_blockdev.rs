@@ -6,8 +6,6 @@
 
 mod fuse_support;
 
-use std::process::Command;
-use std::time::Duration;
 
 use fuse_support::*;
 
@@ -55,26 +53,6 @@ fn abort_cuts_off_a_stopped_server_so_io_fails_instead_of_hanging() {
     if !ready(test) {
         return;
     }
-    let before = d_before();
     let mut rig = Rig::start("fuse-abort", 64 << 20);
-    rig.mkfs_and_mount();
-    start_writer(&mut rig);
-    let pid = rig.server_pid().to_string();
-    // A stuck server: alive, holding /dev/fuse, answering nothing.
-    run(Command::new("kill").args(["-STOP", &pid]));
-    std::thread::sleep(Duration::from_millis(500));
-    let n = run(Command::new(server_binary()).arg("abort").arg(&rig.mnt));
-    eprintln!("aborted FUSE connection {n}");
-    let stuck = stuck_tasks(Duration::from_secs(3), &before);
-    assert!(
-        stuck.is_empty(),
-        "tasks left in D state after abort: {stuck:?}"
-    );
-    let took = timed_sync(Duration::from_secs(5));
-    eprintln!("sync after abort: {took:?}");
-    assert!(
-        std::fs::File::open(rig.mnt.join("data")).is_err(),
-        "the file of an aborted connection still opens"
-    );
-    rig.kill_server(); // SIGKILL works on a stopped process
+    abort_stopped_server(&mut rig);
 }

@@ -31,8 +31,8 @@ impl Drop for UringOn {
 
 /// One test (not several) so that the parameter is set once and restored once.
 #[test]
-fn ext4_fio_fsck_flush_and_sigkill_over_fuse_io_uring() {
-    let test = "ext4_fio_fsck_flush_and_sigkill_over_fuse_io_uring";
+fn ext4_fio_fsck_flush_sigkill_and_abort_over_fuse_io_uring() {
+    let test = "ext4_fio_fsck_flush_sigkill_and_abort_over_fuse_io_uring";
     if !shimai_tests::have_root(test)
         || !have(
             test,
@@ -69,4 +69,9 @@ fn ext4_fio_fsck_flush_and_sigkill_over_fuse_io_uring() {
     let mut rig = Rig::start_uring("fuse-uring-kill", 64 << 20);
     assert!(rig.server_uses_io_uring(), "no ring in the second server");
     sigkill_under_writer(&mut rig);
+    drop(rig);
+
+    let mut rig = Rig::start_uring("fuse-uring-abort", 64 << 20);
+    assert!(rig.server_uses_io_uring(), "no ring in the third server");
+    abort_stopped_server(&mut rig);
 }

@@ -457,3 +457,29 @@ pub fn sigkill_under_writer(rig: &mut Rig) {
         started.elapsed()
     );
 }
+
+/// ext4 mounted, a writer running, the server stopped (alive, holding `/dev/fuse`,
+/// answering nothing) and its connection aborted through fusectl: nothing stays in D
+/// state and `sync` returns.
+pub fn abort_stopped_server(rig: &mut Rig) {
+    let before = d_before();
+    rig.mkfs_and_mount();
+    start_writer(rig);
+    let pid = rig.server_pid().to_string();
+    run(Command::new("kill").args(["-STOP", &pid]));
+    std::thread::sleep(Duration::from_millis(500));
+    let n = run(Command::new(server_binary()).arg("abort").arg(&rig.mnt));
+    eprintln!("aborted FUSE connection {n}");
+    let stuck = stuck_tasks(Duration::from_secs(3), &before);
+    assert!(
+        stuck.is_empty(),
+        "tasks left in D state after abort: {stuck:?}"
+    );
+    let took = timed_sync(Duration::from_secs(5));
+    eprintln!("sync after abort: {took:?}");
+    assert!(
+        std::fs::File::open(rig.mnt.join("data")).is_err(),
+        "the file of an aborted connection still opens"
+    );
+    rig.kill_server(); // SIGKILL works on a stopped process
+}
