@@ -6,7 +6,6 @@
 
 mod fuse_support;
 
-
 use fuse_support::*;
 
 const TOOLS: &[&str] = &[
