@@ -30,7 +30,7 @@ use crate::Error;
 const CMD_REGISTER: u32 = 1;
 /// `FUSE_IO_URING_CMD_COMMIT_AND_FETCH`.
 const CMD_COMMIT_AND_FETCH: u32 = 2;
-/// `sizeof(struct fuse_uring_req_header)`: in_out[128], op_in[128], ring_ent_in_out[32].
+/// `sizeof(struct fuse_uring_req_header)`: `in_out[128]`, `op_in[128]`, 32 bytes of `ring_ent_in_out`.
 pub const REQ_HEADER_SIZE: usize = 288;
 const OP_IN: usize = 128;
 const ENT_IN_OUT: usize = 256;
