@@ -21,7 +21,13 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// Configuration file [default: $SHIMAI_CONFIG, else /etc/shimai/shimai.conf]
-    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_alias = "config-file",
+        value_name = "FILE",
+        global = true
+    )]
     pub config: Option<PathBuf>,
     /// This node's name as in the `on NAME` sections [default: $SHIMAI_NODE, else `uname -n`]
     #[arg(long, value_name = "NAME", global = true)]
@@ -312,7 +318,7 @@ pub const PASS_THROUGH: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Global options that take a value (so the word after them is not the verb).
-const VALUED_GLOBALS: &[&str] = &["-c", "--config", "--node", "--run-dir"];
+const VALUED_GLOBALS: &[&str] = &["-c", "--config", "--config-file", "--node", "--run-dir"];
 
 /// Rewrites drbdadm's argument forms to shimaiadm's before clap sees them:
 /// `-- --overwrite-data-of-peer primary r0` becomes `primary --force r0`
@@ -469,6 +475,17 @@ mod tests {
                 "{words:?}"
             );
         }
+        let c = parse(&[
+            "shimaiadm",
+            "--config-file",
+            "/x.conf",
+            "--",
+            "--do-what-I-say",
+            "primary",
+            "r0",
+        ]);
+        assert_eq!(c.config, Some(PathBuf::from("/x.conf")));
+        assert!(matches!(c.verb, Verb::Primary { force: true, .. }));
         let c = parse(&["shimaiadm", "--", "--discard-my-data", "connect", "r0"]);
         assert!(matches!(
             c.verb,
