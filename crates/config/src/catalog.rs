@@ -255,7 +255,7 @@ const UNTYPED: &[(Block, Untyped)] = &[
 ];
 
 /// What shimai does with an option it accepts: the one table the parser's
-/// warnings, docs/shimai.conf.md and the man page (`shimai_config::option_table`)
+/// warnings, the man page shimai.conf(5) and docs/shimaiadm.md (`shimai_config::option_table`)
 /// read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {

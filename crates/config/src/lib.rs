@@ -121,7 +121,7 @@ pub fn parse_str_with(
 /// `syncer`, `startup`, `options`, `handlers`), with what shimai does with
 /// it: acted on, or warned about once per place it is written (what shimai
 /// does instead, the WAN work not implemented yet, or obsolete). The
-/// parser's warnings, docs/shimai.conf.md and the man page read this one
+/// parser's warnings and the man page shimai.conf(5) read this one
 /// table.
 pub fn option_table() -> Vec<(&'static str, &'static str, Effect)> {
     catalog::all_words()
