@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand};
     long_about = "Administer shimai replicated block devices. The verbs, their meaning and the \
                   output layouts are drbdadm's (DRBD 8.4), so runbooks work with the command renamed.\n\n\
                   RES is a resource name from the configuration, or `all` for every resource that has \
-                  an `on NODE` section for this node.",
+                  an `on NODE` section for this node.\n\n\
+                  drbdadm's `--` pass-through is read: `shimaiadm -- --overwrite-data-of-peer primary r0` \
+                  (or 0.7's `--do-what-I-say`) is `primary --force r0`; `--discard-my-data` goes with \
+                  connect, `--clear-bitmap` with new-current-uuid.",
     after_help = "Exit codes: 0 success, 1 refused or failed, 2 usage, 10 configuration error, \
                   11 daemon or peer not reachable, 17 would need --force (no up-to-date data).\n\
                   Environment: SHIMAI_CONFIG, SHIMAI_NODE, SHIMAI_RUN_DIR."
