@@ -111,10 +111,9 @@ pub fn parse_str_with(
     let mut collected = parser::Collected::default();
     parser::parse_file(text, Path::new(file_name), fs, 0, &mut collected)?;
     let config = resolve::resolve(&collected)?;
-    Ok(Parsed {
-        config,
-        warnings: collected.warnings,
-    })
+    let mut warnings = collected.warnings.clone();
+    warnings.extend(resolve::conditional_warnings(&collected, &config));
+    Ok(Parsed { config, warnings })
 }
 
 /// Every option word drbd.conf blocks accept (`global`, `net`, `disk`,

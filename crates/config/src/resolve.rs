@@ -68,6 +68,40 @@ pub(crate) fn resolve(collected: &Collected) -> Result<Config> {
     })
 }
 
+/// Warnings that depend on more than one option: `after-resync-target`
+/// is run only with fencing configured (shimai's unfencing hook), where
+/// DRBD runs it after every resync as SyncTarget.
+pub(crate) fn conditional_warnings(collected: &Collected, config: &Config) -> Vec<crate::Warning> {
+    use crate::value::Fencing;
+    let mut out = Vec::new();
+    let message = |s: &Setting| crate::Warning {
+        at: s.at.clone(),
+        message: format!(
+            "'{}' is run by shimai only with fencing configured (resource-only or \
+             resource-and-stonith); with 'fencing dont-care' it is never run",
+            s.written
+        ),
+    };
+    let is_handler = |s: &&Setting| s.target == Target::Handlers && s.key == "after-resync-target";
+    for (raw, r) in collected.resources.iter().zip(&config.resources) {
+        if r.disk.fencing == Fencing::DontCare {
+            out.extend(raw.settings.iter().filter(is_handler).map(message));
+        }
+    }
+    let inherited = config.resources.iter().any(|r| {
+        r.disk.fencing == Fencing::DontCare
+            && r.handlers.after_resync_target.is_some()
+            && r.handlers.after_resync_target == config.common.handlers.after_resync_target
+    });
+    if inherited {
+        out.extend(collected.common.iter().filter(is_handler).map(message));
+    }
+    out.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column).cmp(&(&b.at.file, b.at.line, b.at.column))
+    });
+    out
+}
+
 /// `resync-after` (8.3 `syncer { after }`) must name a resource of the
 /// file (DRBD refuses the configuration otherwise).
 fn check_resync_after(collected: &Collected, resources: &[Resource]) -> Result<()> {

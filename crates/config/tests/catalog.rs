@@ -40,7 +40,10 @@ fn file(block: &str, statement: &str) -> String {
     if block == "global" {
         format!("# catalogue\nglobal {{\n  {statement}\n}}\nresource r0 {{\n{hosts}}}\n")
     } else {
-        format!("# catalogue\nresource r0 {{\n  {block} {{ {statement} }}\n{hosts}}}\n")
+        // Fencing on: after-resync-target is then run (see below).
+        format!(
+            "# catalogue\nresource r0 {{\n  {block} {{ {statement} }}\n  net {{ fencing resource-only; }}\n{hosts}}}\n"
+        )
     }
 }
 
@@ -188,6 +191,36 @@ fn the_table_says_what_the_daemon_does() {
             "{block} {word}"
         );
     }
+}
+
+#[test]
+fn after_resync_target_without_fencing_is_warned_about() {
+    let text = |fencing: &str| {
+        format!(
+            "common {{\n  handlers {{ after-resync-target \"/bin/true\"; }}\n}}\n\
+             resource r0 {{\n  {fencing}\n  \
+             on a {{ device /dev/drbd0; disk /dev/sda1; address 10.0.0.1:7788; }}\n  \
+             on b {{ device /dev/drbd0; disk /dev/sda1; address 10.0.0.2:7788; }}\n}}\n"
+        )
+    };
+    let parsed = parse(&text("")).unwrap();
+    let messages: Vec<String> = parsed.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with(
+            "cat.conf:2:14: warning: 'after-resync-target' is run by shimai only with fencing"
+        ),
+        "{messages:?}"
+    );
+    assert!(parse(&text("disk { fencing resource-only; }"))
+        .unwrap()
+        .warnings
+        .is_empty());
+    // Written in the resource itself.
+    let own = text("handlers { after-resync-target \"/bin/false\"; }");
+    let parsed = parse(&own).unwrap();
+    assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+    assert_eq!(parsed.warnings[0].at.line, 5);
 }
 
 #[test]
