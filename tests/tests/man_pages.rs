@@ -126,7 +126,9 @@ fn every_shimaiadm_verb_and_option_is_in_the_page_and_the_completion() {
             "verb {v} missing from the completion"
         );
         for o in long_options(&help("shimaiadm", &[v, "--help"])) {
-            if page[..page.find(".SH VERBS").unwrap()].contains(&format!("{o} "))
+            let preamble = &page[..page.find(".SH VERBS").unwrap()];
+            // A global option: followed by its value, or alone on its line (a flag).
+            if (preamble.contains(&format!("{o} ")) || preamble.contains(&format!("{o}\n")))
                 && !entry.contains(&o)
             {
                 continue; // a global option, documented once above

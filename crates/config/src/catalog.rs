@@ -254,6 +254,144 @@ const UNTYPED: &[(Block, Untyped)] = &[
     (Block::Options, ("nr-requests", false, Support::Ignored)),
 ];
 
+/// What shimai does with an option it accepts: the one table the parser's
+/// warnings, the man page shimai.conf(5) and docs/shimaiadm.md (`shimai_config::option_table`)
+/// read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// shimai acts on it (the note says how, when it differs from DRBD).
+    Acted(&'static str),
+    /// Not acted on: one warning per place it is written, saying what
+    /// shimai does instead.
+    Instead(&'static str),
+    /// Owned by the WAN work and not implemented by this shimai yet: one
+    /// warning per place it is written, saying what happens meanwhile.
+    NotYet(&'static str),
+    /// From an old DRBD version: one warning saying so.
+    Obsolete(&'static str),
+}
+
+const NO_EFFECT: &str = "it has no effect in shimai";
+
+/// Model section, model key, effect. Every typed option is listed; an
+/// untyped (kept raw) option not listed gets [`NO_EFFECT`].
+const EFFECTS: &[(Target, &str, Effect)] = &[
+    // global
+    (Target::Global, "usage-count", Effect::Acted("shimai never reports usage anywhere, whatever the value")),
+    (Target::Global, "minor-count", Effect::Instead("shimai has no limit on the number of devices; ignored")),
+    (Target::Global, "dialog-refresh", Effect::Instead("wait-connect and wait-sync print no progress lines; ignored")),
+    (Target::Global, "disable-ip-verification", Effect::Instead("shimaid does not check the address against local interfaces; binding to it fails if it is not local")),
+    // net
+    (Target::Net, "protocol", Effect::Acted("")),
+    (Target::Net, "timeout", Effect::Acted("")),
+    (Target::Net, "connect-int", Effect::Acted("")),
+    (Target::Net, "ping-int", Effect::Acted("")),
+    (Target::Net, "ping-timeout", Effect::Acted("")),
+    (Target::Net, "ko-count", Effect::Acted("")),
+    (Target::Net, "max-buffers", Effect::Acted("")),
+    (Target::Net, "max-epoch-size", Effect::Acted("")),
+    (Target::Net, "sndbuf-size", Effect::Acted("")),
+    (Target::Net, "rcvbuf-size", Effect::Instead("the kernel autotunes the TCP receive buffer; ignored")),
+    (Target::Net, "after-sb-0pri", Effect::Acted("discard-node-NAME (DRBD 9) disconnects, as 8.4 would")),
+    (Target::Net, "after-sb-1pri", Effect::Acted("")),
+    (Target::Net, "after-sb-2pri", Effect::Acted("")),
+    (Target::Net, "always-asbp", Effect::Acted("")),
+    (Target::Net, "rr-conflict", Effect::Acted("DRBD 9's retry-connect and auto-discard disconnect, as 8.4's default")),
+    (Target::Net, "allow-two-primaries", Effect::Acted("")),
+    (Target::Net, "cram-hmac-alg", Effect::Instead("peers authenticate with HMAC-SHA256 over the shared-secret whatever digest is named")),
+    (Target::Net, "shared-secret", Effect::Acted("")),
+    (Target::Net, "verify-alg", Effect::Acted("online verify uses it (crc32c, sha1, sha256, md5); unset, verify is refused")),
+    (Target::Net, "csums-alg", Effect::NotYet("a resync sends every out-of-sync block whole")),
+    (Target::Net, "data-integrity-alg", Effect::NotYet("data packets are protected by TCP's checksum only")),
+    (Target::Net, "on-congestion", Effect::NotYet("writes wait for the link (on-congestion block)")),
+    (Target::Net, "congestion-fill", Effect::NotYet("writes wait for the link (on-congestion block)")),
+    (Target::Net, "congestion-extents", Effect::NotYet("writes wait for the link (on-congestion block)")),
+    (Target::Net, "use-rle", Effect::Instead("the bitmap exchange has shimai's own encoding; ignored")),
+    (Target::Net, "tcp-cork", Effect::Instead("shimaid does not set TCP_CORK; ignored")),
+    (Target::Net, "discard-my-data", Effect::Instead("use `shimaiadm connect --discard-my-data RES` (or `shimaiadm -- --discard-my-data connect RES`); ignored in the file")),
+    // disk (with the 8.3 syncer options)
+    (Target::Disk, "on-io-error", Effect::Acted("")),
+    (Target::Disk, "fencing", Effect::Acted("")),
+    (Target::Disk, "al-extents", Effect::Acted("")),
+    (Target::Disk, "al-updates", Effect::Instead("the activity log is always written; ignored")),
+    (Target::Disk, "disk-barrier", Effect::Instead("write ordering uses flushes (write-ordering flush); ignored")),
+    (Target::Disk, "disk-flushes", Effect::Acted("no: the device's write cache is trusted, never flushed (data is written with O_DIRECT)")),
+    (Target::Disk, "disk-drain", Effect::Instead("write ordering uses flushes; ignored")),
+    (Target::Disk, "md-flushes", Effect::Acted("no: metadata pages are written back (sync_file_range) without flushing the device's cache")),
+    (Target::Disk, "resync-rate", Effect::Acted("")),
+    (Target::Disk, "resync-after", Effect::Instead("resources resync independently, at the same time; the named resource must exist")),
+    (Target::Disk, "c-plan-ahead", Effect::Acted("")),
+    (Target::Disk, "c-fill-target", Effect::Acted("")),
+    (Target::Disk, "c-delay-target", Effect::Acted("")),
+    (Target::Disk, "c-max-rate", Effect::Acted("")),
+    (Target::Disk, "c-min-rate", Effect::Acted("")),
+    (Target::Disk, "disk-timeout", Effect::Instead("a hung backing device is not detected by a timer; ignored")),
+    (Target::Disk, "size", Effect::Instead("the whole backing device (less the metadata) is used; ignored")),
+    // startup
+    (Target::Startup, "wfc-timeout", Effect::Acted("used by shimaiadm wait-connect / wait-sync")),
+    (Target::Startup, "degr-wfc-timeout", Effect::Acted("used by shimaiadm wait-connect / wait-sync")),
+    (Target::Startup, "outdated-wfc-timeout", Effect::Acted("used by shimaiadm wait-connect / wait-sync")),
+    (Target::Startup, "become-primary-on", Effect::Instead("promote with `shimaiadm primary` or the OCF agent; ignored")),
+    // options
+    (Target::Options, "attach", Effect::Acted("")),
+    (Target::Options, "auto-promote", Effect::Instead("shimai does not promote on open; promote with `shimaiadm primary`")),
+    (Target::Options, "auto-promote-timeout", Effect::Instead("shimai does not promote on open; ignored")),
+    (Target::Options, "quorum", Effect::Instead("a two-node pair has no quorum; I/O continues without the peer (use fencing to protect it)")),
+    (Target::Options, "on-no-quorum", Effect::Instead("a two-node pair has no quorum, so I/O is never suspended or failed for it")),
+    (Target::Options, "twopc-timeout", Effect::Instead("a two-node pair uses no two-phase commit; ignored")),
+    (Target::Options, "peer-ack-window", Effect::Instead("writes are acknowledged one by one; ignored")),
+    (Target::Options, "peer-ack-delay", Effect::Instead("writes are acknowledged one by one; ignored")),
+    // handlers
+    (Target::Handlers, "pri-on-incon-degr", Effect::Instead("the handler is not run; shimaid logs the state instead")),
+    (Target::Handlers, "pri-lost-after-sb", Effect::Acted("")),
+    (Target::Handlers, "pri-lost", Effect::Acted("")),
+    (Target::Handlers, "fence-peer", Effect::Acted("")),
+    (Target::Handlers, "unfence-peer", Effect::Acted("run when the peer's disk becomes UpToDate after a resync, with fencing configured")),
+    (Target::Handlers, "local-io-error", Effect::Acted("")),
+    (Target::Handlers, "initial-split-brain", Effect::Acted("")),
+    (Target::Handlers, "split-brain", Effect::Acted("")),
+    (Target::Handlers, "before-resync-target", Effect::Instead("the handler is not run; take a snapshot of the SyncTarget by hand before connecting")),
+    (Target::Handlers, "after-resync-target", Effect::Acted("run when this disk becomes UpToDate after a resync, with fencing configured")),
+    (Target::Handlers, "before-resync-source", Effect::Instead("the handler is not run")),
+    (Target::Handlers, "out-of-sync", Effect::Acted("")),
+    (Target::Handlers, "quorum-lost", Effect::Instead("a two-node pair has no quorum; the handler is never run")),
+    (Target::Handlers, "disconnected", Effect::Instead("the handler is not run; follow `shimaiadm events2` instead")),
+];
+
+/// What shimai does with the option `(target, key)` as the catalogue
+/// accepts it (`support` from [`lookup`]).
+pub(crate) fn effect(target: Target, key: &str, support: Support) -> Effect {
+    if let Support::Obsolete(what) = support {
+        return Effect::Obsolete(what);
+    }
+    EFFECTS
+        .iter()
+        .find(|(t, k, _)| *t == target && *k == key)
+        .map(|(_, _, e)| *e)
+        .unwrap_or(Effect::Instead(NO_EFFECT))
+}
+
+/// Every accepted word of every block with its effect, in block order.
+pub(crate) fn all_words() -> Vec<(Block, &'static str, Known, Effect)> {
+    let mut out = Vec::new();
+    for block in [
+        Block::Global,
+        Block::Net,
+        Block::Disk,
+        Block::Syncer,
+        Block::Startup,
+        Block::Options,
+        Block::Handlers,
+    ] {
+        for word in words(block) {
+            if let Some(k) = lookup(block, word) {
+                out.push((block, word, k, effect(k.target, k.key, k.support)));
+            }
+        }
+    }
+    out
+}
+
 /// Where the untyped options of a block are kept (syncer's go to the
 /// section that now holds their kind of option).
 fn untyped_target(block: Block, word: &str) -> Target {

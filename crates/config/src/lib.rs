@@ -75,11 +75,12 @@ mod tests;
 
 use std::path::Path;
 
+pub use catalog::Effect;
 pub use error::{ConfigError, Location, Warning};
 pub use fs::{FileSource, MemFs, RealFs};
 pub use model::{
     Address, AddressFamily, Common, Config, Connection, ConnectionHost, ConnectionMesh, Device,
-    Host, MetaDisk, PeerVolume, Resource, Volume,
+    Host, HostProxy, MetaDisk, PeerVolume, Resource, Volume,
 };
 pub use sections::{
     DiskOptions, Global, Handlers, NetOptions, RawOption, ResourceOptions, StartupOptions,
@@ -110,10 +111,22 @@ pub fn parse_str_with(
     let mut collected = parser::Collected::default();
     parser::parse_file(text, Path::new(file_name), fs, 0, &mut collected)?;
     let config = resolve::resolve(&collected)?;
-    Ok(Parsed {
-        config,
-        warnings: collected.warnings,
-    })
+    let mut warnings = collected.warnings.clone();
+    warnings.extend(resolve::conditional_warnings(&collected, &config));
+    Ok(Parsed { config, warnings })
+}
+
+/// Every option word drbd.conf blocks accept (`global`, `net`, `disk`,
+/// `syncer`, `startup`, `options`, `handlers`), with what shimai does with
+/// it: acted on, or warned about once per place it is written (what shimai
+/// does instead, the WAN work not implemented yet, or obsolete). The
+/// parser's warnings and the man page shimai.conf(5) read this one
+/// table.
+pub fn option_table() -> Vec<(&'static str, &'static str, Effect)> {
+    catalog::all_words()
+        .into_iter()
+        .map(|(block, word, _, effect)| (block.name(), word, effect))
+        .collect()
 }
 
 /// Reads and parses the file at `path` (and what it includes).

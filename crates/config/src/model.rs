@@ -112,6 +112,23 @@ pub struct Host {
     /// At least one; ordered by number. Files without `volume` blocks have
     /// volume 0.
     pub volumes: Vec<Volume>,
+    /// `proxy on NAME { inside A; outside B; }` (DRBD Proxy). shimai runs no
+    /// proxy: it replicates directly, so [`Host::address`] is then the
+    /// proxy's `outside` address and the written one is kept here.
+    pub proxy: Option<HostProxy>,
+}
+
+/// A host's DRBD Proxy section, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostProxy {
+    /// The names after `proxy on`.
+    pub names: Vec<String>,
+    /// The host's `address` as written (DRBD's end of the proxy hop).
+    pub address: Option<Address>,
+    /// Where the proxy meets DRBD.
+    pub inside: Address,
+    /// Where the proxy meets the peer's proxy: shimai's replication address.
+    pub outside: Address,
 }
 
 impl Host {

@@ -187,8 +187,21 @@ fn print_host(out: &mut String, host: &Host, resource_disk: &DiskOptions) {
             None => "floating".to_string(),
         }
     } else {
-        if let Some(a) = &host.address {
+        // With a proxy section the model's address is its `outside` one;
+        // the file's own address is printed back.
+        let written = match &host.proxy {
+            Some(p) => p.address.as_ref(),
+            None => host.address.as_ref(),
+        };
+        if let Some(a) = written {
             lines.push(format!("address {a};"));
+        }
+        if let Some(p) = &host.proxy {
+            let names: Vec<String> = p.names.iter().map(|n| token(n, false)).collect();
+            lines.push(format!("proxy on {} {{", names.join(" ")));
+            lines.push(format!("{INDENT}inside {};", p.inside));
+            lines.push(format!("{INDENT}outside {};", p.outside));
+            lines.push("}".to_string());
         }
         let names: Vec<String> = host.names.iter().map(|n| token(n, false)).collect();
         format!("on {}", names.join(" "))

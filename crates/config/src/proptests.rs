@@ -144,7 +144,7 @@ const OPTIONS: &[(&str, &str)] = &[
     ("disk", "c-fill-target 1M"),
     ("disk", "no-disk-drain"),
     ("disk", "size 10G"),
-    ("disk", "resync-after r1"),
+    ("disk", "resync-after r0"),
     ("syncer", "rate 33M"),
     ("syncer", "group 2"),
     ("syncer", "verify-alg md5"),

@@ -60,11 +60,91 @@ pub(crate) fn resolve(collected: &Collected) -> Result<Config> {
         resources.push(resource(raw, &common)?);
     }
     check_conflicts(&collected.resources, &resources)?;
+    check_resync_after(collected, &resources)?;
     Ok(Config {
         global,
         common,
         resources,
     })
+}
+
+/// Warnings that depend on more than one option: `after-resync-target`
+/// is run only with fencing configured (shimai's unfencing hook), where
+/// DRBD runs it after every resync as SyncTarget.
+pub(crate) fn conditional_warnings(collected: &Collected, config: &Config) -> Vec<crate::Warning> {
+    use crate::value::Fencing;
+    let mut out = Vec::new();
+    let message = |s: &Setting| crate::Warning {
+        at: s.at.clone(),
+        message: format!(
+            "'{}' is run by shimai only with fencing configured (resource-only or \
+             resource-and-stonith); with 'fencing dont-care' it is never run",
+            s.written
+        ),
+    };
+    let is_handler = |s: &&Setting| s.target == Target::Handlers && s.key == "after-resync-target";
+    for (raw, r) in collected.resources.iter().zip(&config.resources) {
+        if r.disk.fencing == Fencing::DontCare {
+            out.extend(raw.settings.iter().filter(is_handler).map(message));
+        }
+    }
+    let inherited = config.resources.iter().any(|r| {
+        r.disk.fencing == Fencing::DontCare
+            && r.handlers.after_resync_target.is_some()
+            && r.handlers.after_resync_target == config.common.handlers.after_resync_target
+    });
+    if inherited {
+        out.extend(collected.common.iter().filter(is_handler).map(message));
+    }
+    out.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column).cmp(&(&b.at.file, b.at.line, b.at.column))
+    });
+    out
+}
+
+/// `resync-after` (8.3 `syncer { after }`) must name a resource of the
+/// file (DRBD refuses the configuration otherwise).
+fn check_resync_after(collected: &Collected, resources: &[Resource]) -> Result<()> {
+    let names: BTreeSet<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+    let mut settings: Vec<&Setting> = collected.common.iter().collect();
+    for raw in &collected.resources {
+        settings.extend(&raw.settings);
+        settings.extend(&raw.flat.settings);
+        for v in &raw.volumes {
+            settings.extend(&v.settings);
+        }
+        for h in &raw.hosts {
+            settings.extend(&h.flat.settings);
+            for v in &h.volumes {
+                settings.extend(&v.settings);
+            }
+        }
+    }
+    for s in settings {
+        if s.target != Target::Disk || s.key != "resync-after" {
+            continue;
+        }
+        let value = s.value.clone().unwrap_or_default();
+        // DRBD 9 writes `resync-after RES/VOLUME`.
+        let named = value.split('/').next().unwrap_or_default();
+        if value != "-1" && !names.contains(named) {
+            let known: Vec<&str> = names.iter().copied().collect();
+            return Err(ConfigError::InvalidValue {
+                at: s.at.clone(),
+                option: s.written.clone(),
+                value: value.clone(),
+                reason: format!(
+                    "no resource named '{named}' in the configuration (configured: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn resource(raw: &RawResource, common: &Common) -> Result<Resource> {
@@ -254,11 +334,20 @@ fn host(res: &RawResource, host: &RawHost, disk: &DiskOptions) -> Result<Host> {
             disk_options: apply(disk, &settings, Target::Disk)?,
         });
     }
+    let proxy = host.proxy.as_ref().map(|(p, _)| crate::model::HostProxy {
+        address: host.address.clone(),
+        ..p.clone()
+    });
     Ok(Host {
         names: host.names.clone(),
         floating: host.floating,
         node_id: host.node_id,
-        address: host.address.clone(),
+        // No proxy runs: the pair replicates between the outside addresses.
+        address: proxy
+            .as_ref()
+            .map(|p| p.outside.clone())
+            .or_else(|| host.address.clone()),
         volumes,
+        proxy,
     })
 }

@@ -1,11 +1,12 @@
 //! Serves a file through shimai's FUSE server: `MOUNT_POINT/data` has the file's size,
 //! and its reads, writes and fsyncs go to the file (on worker threads, several at once).
 //!
-//! usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]
+//! usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH] [--no-uring]
 //!        fuse-file-server abort MOUNT_POINT
 //!        fuse-file-server detach MOUNT_POINT
 //!
-//! `--stats PATH` rewrites PATH with `flushes N`, `writes N` and `inflight_max N` (the
+//! FUSE over io_uring is used when the kernel offers it (`fuse.enable_uring`), unless
+//! `--no-uring`. `--stats PATH` rewrites PATH with `flushes N`, `writes N` and `inflight_max N` (the
 //! most requests the backend held at once) after each flush, for tests to count what
 //! reached the backing file. `abort` aborts the FUSE connection of
 //! MOUNT_POINT through /sys/fs/fuse/connections/N/abort and prints N; `detach` aborts and
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use shimai_fuse::{Backend, BlockRequest, Completer};
 
-const USAGE: &str = "usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH]\n       fuse-file-server abort MOUNT_POINT\n       fuse-file-server detach MOUNT_POINT";
+const USAGE: &str = "usage: fuse-file-server serve MOUNT_POINT FILE [--threads N] [--stats PATH] [--no-uring]\n       fuse-file-server abort MOUNT_POINT\n       fuse-file-server detach MOUNT_POINT";
 
 struct Shared {
     file: File,
@@ -117,6 +118,7 @@ fn work(shared: &Shared, rx: &Mutex<Receiver<(BlockRequest, Completer)>>) {
 
 fn serve(args: &[String]) -> Result<(), String> {
     let (mut mount, mut file, mut threads, mut stats) = (None, None, 4usize, None);
+    let mut uring = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -127,6 +129,7 @@ fn serve(args: &[String]) -> Result<(), String> {
                     .filter(|n| (1..=256).contains(n))
                     .ok_or("--threads wants a number from 1 to 256")?
             }
+            "--no-uring" => uring = false,
             "--stats" => stats = Some(PathBuf::from(it.next().ok_or("--stats wants a path")?)),
             _ if mount.is_none() => mount = Some(PathBuf::from(a)),
             _ if file.is_none() => file = Some(PathBuf::from(a)),
@@ -156,8 +159,18 @@ fn serve(args: &[String]) -> Result<(), String> {
         let (shared, rx) = (shared.clone(), rx.clone());
         std::thread::spawn(move || work(&shared, &rx));
     }
-    let ended =
-        shimai_fuse::serve(&mount, size, &mut Pool { tx, shared }).map_err(|e| e.to_string())?;
+    let fuse = shimai_fuse::Mount::new(&mount).map_err(|e| e.to_string())?;
+    let cfg = shimai_fuse::Config {
+        uring,
+        ..shimai_fuse::Config::new(size)
+    };
+    let ended = fuse
+        .run(cfg, &mut Pool { tx, shared })
+        .map_err(|e| e.to_string());
+    if ended.is_err() {
+        let _ = fuse.unmount();
+    }
+    let ended = ended?;
     eprintln!("fuse-file-server: {ended:?}");
     Ok(())
 }

@@ -89,6 +89,8 @@ pub mod init_flags {
     pub const ABORT_ERROR: u32 = 1 << 21;
     pub const MAX_PAGES: u32 = 1 << 22;
     pub const INIT_EXT: u32 = 1 << 30;
+    /// `FUSE_OVER_IO_URING` (bit 41 of the 64-bit flags: bit 9 of `flags2`).
+    pub const OVER_IO_URING_FLAGS2: u32 = 1 << (41 - 32);
 }
 
 /// `FOPEN_DIRECT_IO`: bypass the page cache for this open file.

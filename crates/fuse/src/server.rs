@@ -6,7 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::mount::{MntFlags, MsFlags};
 
@@ -26,16 +27,45 @@ pub enum BlockRequest {
     Flush,
 }
 
+/// Where a reply goes: written to `/dev/fuse`, or handed to the io_uring thread.
+pub(crate) enum Sink {
+    Dev(Arc<File>),
+    Ring {
+        sink: crate::uring::RingSink,
+        ent: usize,
+    },
+}
+
+impl Sink {
+    fn send(&self, iov: &[IoSlice<'_>]) {
+        match self {
+            Sink::Dev(dev) => send(dev, iov),
+            Sink::Ring { sink, ent } => {
+                sink.send(*ent, iov.iter().flat_map(|s| s.iter().copied()).collect())
+            }
+        }
+    }
+}
+
 /// Where the backend sends a request's result. Dropping it without completing replies
 /// EIO, so the kernel never waits for a request the backend lost.
 pub struct Completer {
-    dev: Arc<File>,
+    sink: Sink,
     unique: u64,
     op: Op,
     sent: bool,
 }
 
 impl Completer {
+    pub(crate) fn new(sink: Sink, unique: u64, op: Op) -> Completer {
+        Completer {
+            sink,
+            unique,
+            op,
+            sent: false,
+        }
+    }
+
     /// The kernel's id of the request (unique among those in flight).
     pub fn unique(&self) -> u64 {
         self.unique
@@ -47,7 +77,7 @@ impl Completer {
         self.sent = true;
         if self.op == Op::Read {
             let h = reply::header(self.unique, data.len());
-            send(&self.dev, &[IoSlice::new(&h), IoSlice::new(data)]);
+            self.sink.send(&[IoSlice::new(&h), IoSlice::new(data)]);
         } else {
             self.send_ok();
         }
@@ -57,12 +87,13 @@ impl Completer {
     pub fn done(mut self, result: Result<(), i32>) {
         self.sent = true;
         match result {
-            Ok(()) if self.op == Op::Read => send(
-                &self.dev,
-                &[IoSlice::new(&reply::error(self.unique, errno::EIO))],
-            ),
+            Ok(()) if self.op == Op::Read => self
+                .sink
+                .send(&[IoSlice::new(&reply::error(self.unique, errno::EIO))]),
             Ok(()) => self.send_ok(),
-            Err(e) => send(&self.dev, &[IoSlice::new(&reply::error(self.unique, e))]),
+            Err(e) => self
+                .sink
+                .send(&[IoSlice::new(&reply::error(self.unique, e))]),
         }
     }
 
@@ -71,7 +102,7 @@ impl Completer {
             Op::Write(n) => reply::write(self.unique, n),
             _ => reply::empty(self.unique),
         };
-        send(&self.dev, &[IoSlice::new(&bytes)]);
+        self.sink.send(&[IoSlice::new(&bytes)]);
     }
 }
 
@@ -79,11 +110,21 @@ impl Drop for Completer {
     fn drop(&mut self) {
         if !self.sent {
             log::warn!("FUSE request {} dropped by the backend: EIO", self.unique);
-            send(
-                &self.dev,
-                &[IoSlice::new(&reply::error(self.unique, errno::EIO))],
-            );
+            self.sink
+                .send(&[IoSlice::new(&reply::error(self.unique, errno::EIO))]);
         }
+    }
+}
+
+/// The owned form of a session's block request.
+pub(crate) fn to_block(req: Request<'_>) -> BlockRequest {
+    match req {
+        Request::Read { offset, len, .. } => BlockRequest::Read { offset, len },
+        Request::Write { offset, data, .. } => BlockRequest::Write {
+            offset,
+            data: data.to_vec(),
+        },
+        Request::Flush { .. } | Request::Fsync { .. } => BlockRequest::Flush,
     }
 }
 
@@ -161,56 +202,96 @@ impl Mount {
         &self.dev
     }
 
-    /// Serves requests until the file system is unmounted, DESTROYed or aborted.
-    pub fn run<B: Backend>(&self, cfg: Config, backend: &mut B) -> Result<Ended, Error> {
-        let mut session = Session::new(Config {
+    /// Serves requests until the file system is unmounted, DESTROYed or aborted. When
+    /// INIT negotiates FUSE over io_uring (the kernel offers it and `cfg.uring` is set),
+    /// a second thread serves the ring while this one keeps reading `/dev/fuse` for what
+    /// still comes that way (INIT, FORGET, INTERRUPT, requests sent before the ring was
+    /// ready).
+    pub fn run<B: Backend + Send>(&self, cfg: Config, backend: &mut B) -> Result<Ended, Error> {
+        let session = Session::new(Config {
             track_pending: false,
             ..cfg
         })?;
         let mut buf = vec![0u8; session.buffer_size()];
-        loop {
-            let n = match (&*self.dev).read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => match e.raw_os_error() {
-                    Some(libc_errno::ENOENT | libc_errno::EINTR | libc_errno::EAGAIN) => continue,
-                    Some(libc_errno::ENODEV) => return Ok(Ended::Unmounted),
-                    Some(libc_errno::ECONNABORTED) => return Ok(Ended::Aborted),
-                    _ => return Err(Error::Io("read /dev/fuse".into(), e)),
-                },
-            };
-            let action = match session.handle(&buf[..n]) {
-                Ok(a) => a,
-                Err(e) => {
-                    log::error!("FUSE request ignored: {e}");
-                    continue;
+        let max_payload = session.config().max_write as usize;
+        let session = Mutex::new(session);
+        let backend = Mutex::new(backend);
+        let stop = AtomicBool::new(false);
+        let mut wake = None;
+        std::thread::scope(|scope| {
+            let mut ring_thread = None;
+            let res = loop {
+                let n = match (&*self.dev).read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) => match e.raw_os_error() {
+                        Some(libc_errno::ENOENT | libc_errno::EINTR | libc_errno::EAGAIN) => {
+                            continue
+                        }
+                        Some(libc_errno::ENODEV) => break Ok(Ended::Unmounted),
+                        Some(libc_errno::ECONNABORTED) => break Ok(Ended::Aborted),
+                        _ => break Err(Error::Io("read /dev/fuse".into(), e)),
+                    },
+                };
+                let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
+                let was_ready = s.is_ready();
+                let action = match s.handle(&buf[..n]) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        log::error!("FUSE request ignored: {e}");
+                        continue;
+                    }
+                };
+                match action {
+                    Action::Reply(bytes) => send(&self.dev, &[IoSlice::new(&bytes)]),
+                    Action::None => {}
+                    Action::Destroy(bytes) => {
+                        send(&self.dev, &[IoSlice::new(&bytes)]);
+                        break Ok(Ended::Destroyed);
+                    }
+                    Action::Io(req) => {
+                        let done =
+                            Completer::new(Sink::Dev(self.dev.clone()), req.unique(), req.op());
+                        let block = to_block(req);
+                        drop(s);
+                        backend
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .submit(block, done);
+                        continue;
+                    }
                 }
-            };
-            match action {
-                Action::Reply(bytes) => send(&self.dev, &[IoSlice::new(&bytes)]),
-                Action::None => {}
-                Action::Destroy(bytes) => {
-                    send(&self.dev, &[IoSlice::new(&bytes)]);
-                    return Ok(Ended::Destroyed);
-                }
-                Action::Io(req) => {
-                    let done = Completer {
-                        dev: self.dev.clone(),
-                        unique: req.unique(),
-                        op: req.op(),
-                        sent: false,
+                // INIT was just answered with FUSE_OVER_IO_URING: start serving the ring.
+                if !was_ready && s.is_ready() && s.uring() && ring_thread.is_none() {
+                    drop(s);
+                    let w = match crate::uring::new_wake() {
+                        Ok(w) => w,
+                        Err(e) => break Err(e),
                     };
-                    let block = match req {
-                        Request::Read { offset, len, .. } => BlockRequest::Read { offset, len },
-                        Request::Write { offset, data, .. } => BlockRequest::Write {
-                            offset,
-                            data: data.to_vec(),
-                        },
-                        Request::Flush { .. } | Request::Fsync { .. } => BlockRequest::Flush,
-                    };
-                    backend.submit(block, done);
+                    wake = Some(w.clone());
+                    let fd = self.dev.as_raw_fd();
+                    let (session, backend, stop) = (&session, &backend, &stop);
+                    let mount_point = &self.mount_point;
+                    ring_thread = Some(scope.spawn(move || {
+                        let r = crate::uring::run(fd, max_payload, w, stop, session, backend);
+                        if let Err(e) = &r {
+                            // Requests queued on a ring nobody serves would wait forever:
+                            // fail them all instead.
+                            log::error!("{e}; aborting the FUSE connection");
+                            if let Err(e) = abort(mount_point) {
+                                log::error!("{e}");
+                            }
+                        }
+                        r
+                    }));
                 }
+            };
+            if let (Some(t), Some(w)) = (ring_thread, &wake) {
+                stop.store(true, Ordering::SeqCst);
+                let _ = w.write(1);
+                let _ = t.join();
             }
-        }
+            res
+        })
     }
 
     /// Detaches the mount (MNT_DETACH: users still inside keep it until they leave).
@@ -234,7 +315,11 @@ pub enum Ended {
 /// Mounts a file of `size` bytes named `data` on `mount_point` and serves it through
 /// `backend` until it is unmounted or aborted. Blocks; a daemon runs it on its own
 /// thread (or uses [`Mount`] and [`Session`] in its own loop).
-pub fn serve<B: Backend>(mount_point: &Path, size: u64, backend: &mut B) -> Result<Ended, Error> {
+pub fn serve<B: Backend + Send>(
+    mount_point: &Path,
+    size: u64,
+    backend: &mut B,
+) -> Result<Ended, Error> {
     let mount = Mount::new(mount_point)?;
     let res = mount.run(Config::new(size), backend);
     if res.is_err() {
@@ -336,8 +421,9 @@ pub fn abort(mount_point: &Path) -> Result<Option<u32>, Error> {
         return Ok(None);
     };
     let ctl = Path::new(FUSECTL);
-    if !ctl.join(n.to_string()).exists() {
-        // fusectl not mounted (or the connection already gone); mount it and look again
+    let dir = ctl.join(n.to_string());
+    if !dir.exists() {
+        // fusectl is not mounted: mount it (the connection lives as long as the mount)
         let _ = nix::mount::mount(
             Some("fusectl"),
             ctl,
@@ -346,13 +432,19 @@ pub fn abort(mount_point: &Path) -> Result<Option<u32>, Error> {
             None::<&str>,
         );
     }
-    let path = ctl.join(n.to_string()).join("abort");
-    match std::fs::write(&path, b"1") {
-        Ok(()) => Ok(Some(n)),
-        // The connection ended between the lookup and the write: nothing left to abort.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(n)),
-        Err(e) => Err(Error::Io(format!("write {}", path.display()), e)),
+    if !dir.exists() {
+        return Err(Error::Io(
+            format!(
+                "FUSE connection {n} of {} is not in {FUSECTL}: mount fusectl there \
+                 (mount -t fusectl none {FUSECTL})",
+                mount_point.display()
+            ),
+            std::io::ErrorKind::NotFound.into(),
+        ));
     }
+    let path = dir.join("abort");
+    std::fs::write(&path, b"1").map_err(|e| Error::Io(format!("write {}", path.display()), e))?;
+    Ok(Some(n))
 }
 
 /// Cleans what a dead server left on `mount_point`: aborts its connection (if it is

@@ -52,6 +52,9 @@ pub struct Config {
     /// can check and encode its reply. A driver that encodes replies elsewhere (from the
     /// [`Request`] it got, as [`crate::serve`] does on other threads) turns this off.
     pub track_pending: bool,
+    /// Whether to accept FUSE over io_uring when the kernel offers it (it does only when
+    /// the `fuse` module's `enable_uring` parameter is set).
+    pub uring: bool,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             uid: 0,
             gid: 0,
             track_pending: true,
+            uring: true,
         }
     }
 }
@@ -164,6 +168,7 @@ pub struct Session {
     minor: u32,
     pending: HashMap<u64, Op>,
     stats: Stats,
+    uring: bool,
 }
 
 impl Session {
@@ -200,6 +205,7 @@ impl Session {
             minor: 0,
             pending: HashMap::new(),
             stats: Stats::default(),
+            uring: false,
         })
     }
 
@@ -210,6 +216,12 @@ impl Session {
     /// The negotiated minor version (0 before INIT).
     pub fn minor(&self) -> u32 {
         self.minor
+    }
+
+    /// Whether INIT negotiated FUSE over io_uring: the server must now register ring
+    /// entries (see the `uring` driver), and most requests come through them.
+    pub fn uring(&self) -> bool {
+        self.uring
     }
 
     pub fn is_ready(&self) -> bool {
@@ -499,18 +511,28 @@ impl Session {
             | init_flags::ASYNC_DIO
             | init_flags::PARALLEL_DIROPS
             | init_flags::MAX_PAGES;
+        let mut flags = init.flags & want;
+        let mut flags2 = 0;
+        if self.cfg.uring
+            && init.flags & init_flags::INIT_EXT != 0
+            && init.flags2 & init_flags::OVER_IO_URING_FLAGS2 != 0
+        {
+            flags |= init_flags::INIT_EXT;
+            flags2 |= init_flags::OVER_IO_URING_FLAGS2;
+            self.uring = true;
+        }
         let out = InitOut {
             major: abi::KERNEL_VERSION,
             minor: self.minor,
             max_readahead: init.max_readahead,
-            flags: init.flags & want,
+            flags,
             max_background: self.cfg.max_background,
             congestion_threshold: self.cfg.congestion_threshold,
             max_write: self.cfg.max_write,
             time_gran: 1,
             max_pages: (self.cfg.max_write / 4096) as u16,
             map_alignment: 0,
-            flags2: 0,
+            flags2,
         };
         self.state = State::Ready;
         reply::body(unique, &out.encode())

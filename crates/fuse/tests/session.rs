@@ -352,3 +352,58 @@ proptest! {
         prop_assert_eq!(s.pending(), 0);
     }
 }
+
+#[test]
+fn io_uring_is_accepted_only_when_offered_and_wanted() {
+    let ext = init_flags::INIT_EXT | init_flags::ASYNC_DIO;
+    let offer = |flags2| {
+        let mut b = InitIn {
+            major: 7,
+            minor: 44,
+            max_readahead: 0,
+            flags: ext,
+            flags2,
+        }
+        .encode()
+        .to_vec();
+        b.truncate(abi::INIT_IN_SIZE);
+        b
+    };
+    // Offered and wanted: INIT_EXT and flags2 bit 9 (FUSE_OVER_IO_URING, bit 41) set.
+    let mut s = Session::new(Config::new(4096)).unwrap();
+    let r = reply_of(
+        s.handle(&msg(
+            opcode::INIT,
+            1,
+            0,
+            &offer(init_flags::OVER_IO_URING_FLAGS2),
+        ))
+        .unwrap(),
+    );
+    let out = InitOut::decode(parse(&r).3).unwrap();
+    assert!(s.uring());
+    assert_ne!(out.flags & init_flags::INIT_EXT, 0);
+    assert_eq!(out.flags2, 1 << 9);
+    // Not offered (enable_uring off).
+    let mut s = Session::new(Config::new(4096)).unwrap();
+    let r = reply_of(s.handle(&msg(opcode::INIT, 1, 0, &offer(0))).unwrap());
+    assert!(!s.uring());
+    assert_eq!(InitOut::decode(parse(&r).3).unwrap().flags2, 0);
+    // Offered, not wanted.
+    let cfg = Config {
+        uring: false,
+        ..Config::new(4096)
+    };
+    let mut s = Session::new(cfg).unwrap();
+    let r = reply_of(
+        s.handle(&msg(
+            opcode::INIT,
+            1,
+            0,
+            &offer(init_flags::OVER_IO_URING_FLAGS2),
+        ))
+        .unwrap(),
+    );
+    assert!(!s.uring());
+    assert_eq!(InitOut::decode(parse(&r).3).unwrap().flags2, 0);
+}

@@ -306,7 +306,8 @@ const STRUCTURE: &[(&str, &str)] = &[
     ("meta-disk internal|PATH [INDEX];", "Where the metadata is: at the end of the disk, or on another device (external and indexed layouts)."),
     ("flexible-meta-disk PATH;", "DRBD 8.x spelling of an external meta-disk."),
     ("node-id N;", "DRBD 9: the node's number."),
-    ("connection, connection-mesh, stacked-on-top-of, proxy", "DRBD 9 and stacked-resource sections: parsed, not used by shimai."),
+    ("connection, connection-mesh, stacked-on-top-of", "DRBD 9 and stacked-resource sections: parsed, not used by shimai."),
+    ("proxy { ... }; proxy on HOST { inside ADDR; outside ADDR; }", "DRBD Proxy: shimai runs no proxy. The resource-level section is skipped with a warning; a host's proxy on section is read, and shimai replicates directly between the outside addresses (a warning says so)."),
     ("skip { ... }", "A block that is read and discarded (drbd.conf's way of commenting out)."),
 ];
 
@@ -321,6 +322,29 @@ fn use_text(u: Use) -> String {
     }
 }
 
+/// What shimai does with `key` in `block`, from crates/config's table (the one the
+/// parser's warnings come from); this file's own column only when the table lacks it.
+fn effect_text(block: &str, key: &str, u: Use) -> String {
+    use shimai_config::Effect;
+    let found = shimai_config::option_table()
+        .into_iter()
+        .find(|(b, k, _)| *b == block && *k == key);
+    match found {
+        Some((.., Effect::Acted(""))) => "shimaid acts on it.".into(),
+        Some((.., Effect::Acted(note))) => format!("shimaid acts on it: {note}."),
+        Some((.., Effect::Instead(instead))) => {
+            format!("Not implemented by shimai (a warning names its place): {instead}.")
+        }
+        Some((.., Effect::NotYet(meanwhile))) => format!(
+            "Not implemented by shimai yet (a warning names its place); meanwhile {meanwhile}."
+        ),
+        Some((.., Effect::Obsolete(what))) => {
+            format!("{what}; accepted and ignored, with a warning.")
+        }
+        None => use_text(u),
+    }
+}
+
 fn section(out: &mut String, name: &str, intro: &str, opts: &[Opt]) {
     out.push_str(&format!(
         ".SS \"{name} {{ ... }}\"\n.PP\n{}\n",
@@ -332,7 +356,7 @@ fn section(out: &mut String, name: &str, intro: &str, opts: &[Opt]) {
             roff::text(key),
             roff::text(arg),
             roff::text(meaning),
-            roff::text(&use_text(*u))
+            roff::text(&effect_text(name, key, *u))
         ));
     }
 }

@@ -164,8 +164,8 @@ pub struct ResourceConfig {
     /// `congestion-fill` in bytes in flight to the peer (0 = off; at most 10 GiB).
     pub congestion_fill: u64,
     /// `congestion-extents`: active activity-log extents that count as congestion (effective
-    /// only when lower than `al-extents`).
-    pub congestion_extents: u32,
+    /// only when lower than `al-extents`). `None` = unset, DRBD's default: `al-extents`.
+    pub congestion_extents: Option<u32>,
     /// Link compression this node offers.
     pub compression: Compression,
     /// zstd level (1-22); ignored by lz4.
@@ -205,7 +205,7 @@ impl ResourceConfig {
             data_integrity_alg: None,
             on_congestion: OnCongestion::Block,
             congestion_fill: 0,
-            congestion_extents: 1237,
+            congestion_extents: None,
             compression: Compression::None,
             compression_level: 3,
         }

@@ -149,6 +149,30 @@
 //! - [`Action::CallHandler`] runs a drbd.conf handler; report `fence-peer`'s exit code with
 //!   [`Event::HandlerDone`]. [`Core::status`] is the snapshot for `status` and `proc`.
 //!
+//! # WAN replication: what the daemon feeds and does
+//!
+//! - **Link codec.** Encode what goes to the peer with [`wire::encode_link`] using
+//!   [`Core::link_opts`] (ask it again after each batch of actions: it changes when the peer's
+//!   `Hello` arrives), and decode what arrives with [`wire::decode_link`], which takes plain
+//!   frames too. A daemon that keeps [`wire::encode`]/[`wire::decode`] stays correct (nothing
+//!   compressed is sent unless `encode_link` is used) but must not mix: once it sends with
+//!   `encode_link` it must receive with `decode_link`. Batching several `Action::Send`s into
+//!   one `encode_link` call compresses better; [`wire::LinkStats`] gives data and wire bytes
+//!   for `status` (`ns`/`nr` keep counting data, in KiB).
+//! - **Send queue.** Feed [`Event::SendQueue`] with the bytes waiting for the peer (the
+//!   user-space queue plus the socket's unsent bytes, `SIOCOUTQ`) whenever it changes by more
+//!   than a few KiB and on every tick; with `on-congestion pull-ahead|disconnect` it counts
+//!   toward `congestion-fill` beside the core's own count of data not yet barrier-acked.
+//!   Under `on-congestion block` the daemon must hold client writes while its queue is over its
+//!   memory budget (the proxy `memlimit` or the socket buffer): the core does not stall them.
+//! - **Congestion states.** `Ahead`/`Behind` come as ordinary [`Action::Notify`] connection
+//!   states; [`Status::congestion`] holds in-flight bytes, `congested`, Ahead since when and
+//!   the recovery point (`behind_bytes`, `behind_ms`) for `status`, `--json`, `proc` and the
+//!   exporter.
+//! - **Validation.** Call [`ResourceConfig::validate`] at setup: an unknown digest name or
+//!   `on-congestion pull-ahead` without protocol A is refused there with the reason (the core
+//!   also refuses to connect with it).
+//!
 //! # Where shimai departs from DRBD 8.4 (and why)
 //!
 //! All found necessary by the simulation or by the single-stream design:

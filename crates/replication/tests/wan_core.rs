@@ -557,3 +557,34 @@ fn the_send_queue_reported_by_the_daemon_counts_as_in_flight() {
     let st = p.nodes[0].status();
     assert!(st.congestion.ahead_since_ms.is_some());
 }
+
+#[test]
+fn congestion_extents_below_al_extents_pull_ahead_too() {
+    let mut c = cfg();
+    c.protocol = Protocol::A;
+    c.on_congestion = OnCongestion::PullAhead;
+    c.al_extents = 7;
+    c.congestion_extents = Some(3);
+    let mut p = Pair::ready([c.clone(), c]);
+    p.held = true;
+    // One write into each of four 4 MiB extents (the device has two; wrap within it).
+    for (i, block) in [0u64, 1024, 1, 1025].into_iter().enumerate() {
+        p.write(0, 100 + i as u64, block, pattern(block));
+        while p.complete_one(0) {}
+    }
+    // Two extents hot: below the threshold of 3, still Connected.
+    assert_eq!(p.nodes[0].conn_state(), ConnState::Connected);
+    let mut c = cfg();
+    c.protocol = Protocol::A;
+    c.on_congestion = OnCongestion::PullAhead;
+    c.al_extents = 7;
+    c.congestion_extents = Some(2);
+    let mut p = Pair::ready([c.clone(), c]);
+    p.held = true;
+    for (i, block) in [0u64, 1024, 1].into_iter().enumerate() {
+        p.write(0, 100 + i as u64, block, pattern(block));
+        while p.complete_one(0) {}
+    }
+    assert_eq!(p.nodes[0].conn_state(), ConnState::Ahead);
+    assert!(p.logged(0, "Congestion-extents threshold reached"));
+}

@@ -17,7 +17,14 @@ fn ask(question: &str) -> bool {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args = match shimaiadm::cli::normalize_args(std::env::args().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shimaiadm: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let settings = Settings::resolve(
         cli.config,
         cli.node,
@@ -34,6 +41,6 @@ fn main() {
         err: &mut err,
         ask: if terminal { Some(&mut asker) } else { None },
     };
-    let code = verbs::run(&settings, &cli.verb, &mut con);
+    let code = verbs::run_with(&settings, &cli.verb, cli.dry_run, &mut con);
     std::process::exit(code);
 }

@@ -43,6 +43,11 @@ impl Console<'_> {
 
 /// Runs `verb`; returns the exit code.
 pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
+    run_with(settings, verb, false, con)
+}
+
+/// Runs `verb`, or with `dry_run` prints what it would do (`-d`).
+pub fn run_with(settings: &Settings, verb: &Verb, dry_run: bool, con: &mut Console<'_>) -> i32 {
     let loaded = match Loaded::load(&settings.config) {
         Ok(l) => l,
         Err(e) => return con.fail(&e),
@@ -60,6 +65,10 @@ pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
         }
     }
     if let Verb::Exporter { listen } = verb {
+        if dry_run {
+            con.print(&format!("would serve metrics on http://{listen}/metrics\n"));
+            return 0;
+        }
         return crate::exporter::serve(settings, *listen, con.err);
     }
     if let Verb::Dump(t) = verb {
@@ -69,14 +78,31 @@ pub fn run(settings: &Settings, verb: &Verb, con: &mut Console<'_>) -> i32 {
         Ok(r) => r,
         Err(e) => return con.fail(&e),
     };
+    if let Verb::Sh { what, .. } = verb {
+        return sh(settings, &resources, *what, con);
+    }
+    if dry_run {
+        for r in &resources {
+            con.print(&format!("{}\n", dry_run_line(settings, r, verb)));
+        }
+        return 0;
+    }
     match verb {
         Verb::Proc(_) => return proc(settings, &resources, con),
-        Verb::Status {
-            json: true,
-            verbose: _,
-            target: _,
-        } => return status_json(settings, &resources, con),
-        Verb::Events { now, .. } => return events(settings, &resources, *now, con),
+        Verb::Status { json: true, .. } => return status_json(settings, &resources, con),
+        Verb::Events {
+            now,
+            timestamps,
+            statistics,
+            ..
+        } => {
+            let how = EventsHow {
+                now: *now,
+                timestamps: *timestamps,
+                statistics: *statistics,
+            };
+            return events(settings, &resources, how, con);
+        }
         _ => {}
     }
     let mut code = 0;
@@ -129,10 +155,17 @@ fn one(
                 format::legacy::dstate,
             )
         }
-        Verb::Status { verbose, .. } => {
+        Verb::Status {
+            verbose,
+            statistics,
+            ..
+        } => {
             let s = daemon::status(settings, name)?;
-            con.print(&format::status::status_text(&s, *verbose));
+            con.print(&format::status::status_text_with(&s, *verbose, *statistics));
             return Ok(());
+        }
+        Verb::Resize { .. } | Verb::SuspendIo(_) | Verb::ResumeIo(_) => {
+            return Err(not_supported_yet(name, verb))
         }
         Verb::WaitConnect(w) => return wait(settings, r, w, WaitFor::Connection),
         Verb::WaitSync(w) => return wait(settings, r, w, WaitFor::Sync),
@@ -156,7 +189,11 @@ fn one(
         Verb::PauseSync(_) => simple(Request::PauseSync)?,
         Verb::ResumeSync(_) => simple(Request::ResumeSync)?,
         // Handled for all resources at once in `run`.
-        Verb::Proc(_) | Verb::Events { .. } | Verb::Dump(_) | Verb::Exporter { .. } => None,
+        Verb::Proc(_)
+        | Verb::Events { .. }
+        | Verb::Dump(_)
+        | Verb::Exporter { .. }
+        | Verb::Sh { .. } => None,
     };
     if let Some(msg) = said {
         con.print(&format!("{}\n", daemon::about(name, &msg)));
@@ -244,6 +281,188 @@ fn status_json(settings: &Settings, resources: &[&Resource], con: &mut Console<'
     code
 }
 
+/// The options of `events`/`events2`.
+#[derive(Debug, Clone, Copy)]
+struct EventsHow {
+    now: bool,
+    timestamps: bool,
+    statistics: bool,
+}
+
+/// The peer's node id as drbdsetup names it: its `node-id`, else its place
+/// among the `on` sections (DRBD 8.4 files have no node ids).
+fn peer_node_id(r: &Resource, node: &str) -> u32 {
+    let Some(peer) = r.peer_of(node) else {
+        return 1;
+    };
+    peer.node_id.unwrap_or_else(|| {
+        r.hosts
+            .iter()
+            .position(|h| std::ptr::eq(h, peer))
+            .map_or(1, |i| i as u32)
+    })
+}
+
+/// This node's id: its `node-id`, else its place among the `on` sections.
+fn own_node_id(r: &Resource, node: &str) -> Option<u32> {
+    let i = r
+        .hosts
+        .iter()
+        .position(|h| !h.floating && h.names.iter().any(|n| n == node))?;
+    Some(r.hosts[i].node_id.unwrap_or(i as u32))
+}
+
+/// `resize`, `suspend-io`, `resume-io`: the control protocol has no request
+/// for them yet, so nothing is sent.
+fn not_supported_yet(name: &str, verb: &Verb) -> AdmError {
+    let word = match verb {
+        Verb::Resize { .. } => "resize",
+        Verb::SuspendIo(_) => "suspend-io",
+        _ => "resume-io",
+    };
+    AdmError::Refused {
+        code: 1,
+        message: format!(
+            "{name}: {word} is not supported by this shimaid yet (issue 14: it acts inside the \
+             replication engine); nothing was changed"
+        ),
+    }
+}
+
+/// `sh-*`: values from the configuration, one line per volume (as drbdadm).
+fn sh(
+    settings: &Settings,
+    resources: &[&Resource],
+    what: crate::cli::ShWhat,
+    con: &mut Console<'_>,
+) -> i32 {
+    use crate::cli::ShWhat;
+    use shimai_config::MetaDisk;
+    match what {
+        ShWhat::Nop => return 0,
+        ShWhat::Resources => {
+            let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+            con.print(&format!("{}\n", names.join(" ")));
+            return 0;
+        }
+        _ => {}
+    }
+    let mut code = 0;
+    for r in resources {
+        let Some(host) = r.host_for(&settings.node) else {
+            continue;
+        };
+        match what {
+            ShWhat::Ip => match &host.address {
+                Some(a) => con.print(&format!("{}\n", a.ip)),
+                None => {
+                    let _ = writeln!(
+                        con.err,
+                        "shimaiadm: {}: no address for {} in the `on` section",
+                        r.name, settings.node
+                    );
+                    code = 10;
+                }
+            },
+            ShWhat::NodeId => {
+                if let Some(id) = own_node_id(r, &settings.node) {
+                    con.print(&format!("{id}\n"));
+                }
+            }
+            _ => {
+                for v in &host.volumes {
+                    let line = match what {
+                        ShWhat::Dev => v.device.path(),
+                        ShWhat::Minor => v.device.minor.to_string(),
+                        ShWhat::LlDev => v.disk.clone().unwrap_or_else(|| "none".into()),
+                        ShWhat::MdDev => match &v.meta_disk {
+                            MetaDisk::Internal => v.disk.clone().unwrap_or_else(|| "none".into()),
+                            MetaDisk::External { path, .. } => path.clone(),
+                        },
+                        ShWhat::MdIdx => match &v.meta_disk {
+                            MetaDisk::Internal => "internal".into(),
+                            MetaDisk::External { index: None, .. } => "flexible".into(),
+                            MetaDisk::External { index: Some(i), .. } => i.to_string(),
+                        },
+                        _ => continue,
+                    };
+                    con.print(&format!("{line}\n"));
+                }
+            }
+        }
+    }
+    code
+}
+
+/// What `-d` prints for `verb` on `r`: the request that would be sent, or
+/// the daemon or metadata action that would be taken.
+fn dry_run_line(settings: &Settings, r: &Resource, verb: &Verb) -> String {
+    let name = r.name.as_str();
+    let sock = daemon::socket(settings, name);
+    let send = |req: Request| {
+        let json = serde_json::to_string(&req).unwrap_or_default();
+        format!("{name}: would send {json} to {}", sock.display())
+    };
+    match verb {
+        Verb::Up(_) => format!(
+            "{name}: would start shimaid -c {} --node {} --run-dir {} {name}",
+            settings.config.display(),
+            settings.node,
+            settings.run_dir.display()
+        ),
+        Verb::Adjust(_) => format!(
+            "{name}: would send {{\"cmd\":\"adjust\"}} to {} (or start shimaid if it is not running)",
+            sock.display()
+        ),
+        Verb::Down(_) => send(Request::Down),
+        Verb::CreateMd { force, .. } => format!(
+            "{name}: would write fresh metadata on this node's disks{}",
+            if *force { " (--force: without asking)" } else { "" }
+        ),
+        Verb::ConvertMd { to, .. } => {
+            format!("{name}: would convert the metadata on this node's disks to {to}")
+        }
+        Verb::GetGi(_) | Verb::DumpMd(_) => {
+            format!("{name}: would read the metadata on this node's disks")
+        }
+        Verb::Attach(_) => send(Request::Attach),
+        Verb::Detach(_) => send(Request::Detach),
+        Verb::Connect {
+            discard_my_data, ..
+        } => send(Request::Connect {
+            discard_my_data: *discard_my_data,
+        }),
+        Verb::Disconnect(_) => send(Request::Disconnect),
+        Verb::Primary { force, .. } => send(Request::Primary { force: *force }),
+        Verb::Secondary(_) => send(Request::Secondary),
+        Verb::Verify(_) => send(Request::Verify),
+        Verb::Invalidate(_) => send(Request::Invalidate),
+        Verb::InvalidateRemote(_) => send(Request::InvalidateRemote),
+        Verb::NewCurrentUuid { clear_bitmap, .. } => send(Request::NewCurrentUuid {
+            clear_bitmap: *clear_bitmap,
+        }),
+        Verb::Outdate(_) => send(Request::Outdate),
+        Verb::PauseSync(_) => send(Request::PauseSync),
+        Verb::ResumeSync(_) => send(Request::ResumeSync),
+        Verb::Events { now, .. } => send(Request::Events { now: *now }),
+        Verb::Resize { .. } | Verb::SuspendIo(_) | Verb::ResumeIo(_) => {
+            format!("{}; would send nothing", not_supported_yet(name, verb))
+        }
+        Verb::WaitConnect(_) | Verb::WaitSync(_) => format!(
+            "{name}: would poll {} with {{\"cmd\":\"status\"}} until the wait is over",
+            sock.display()
+        ),
+        Verb::Role(_)
+        | Verb::Cstate(_)
+        | Verb::Dstate(_)
+        | Verb::Status { .. }
+        | Verb::Proc(_)
+        | Verb::Dump(_)
+        | Verb::Sh { .. }
+        | Verb::Exporter { .. } => send(Request::Status),
+    }
+}
+
 /// What an event reader sends to the writing thread.
 enum EventMsg {
     Line(String),
@@ -258,7 +477,13 @@ enum EventMsg {
 /// channel and are written whole, in arrival order, by this thread. As
 /// `drbdsetup events2`, one `exists -` follows the initial state of all
 /// the resources together.
-fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Console<'_>) -> i32 {
+fn events(
+    settings: &Settings,
+    resources: &[&Resource],
+    how: EventsHow,
+    con: &mut Console<'_>,
+) -> i32 {
+    let now = how.now;
     let (tx, rx) = mpsc::channel::<EventMsg>();
     let results: Vec<Result<(), AdmError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = resources
@@ -266,6 +491,10 @@ fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Con
             .map(|r| {
                 let tx = tx.clone();
                 let name = r.name.clone();
+                let ids = format::events::Ids {
+                    peer_node_id: peer_node_id(r, &settings.node),
+                    minor: minor_of(r, &settings.node),
+                };
                 scope.spawn(move || {
                     let mut done = false;
                     let result = daemon::events(settings, &name, now, &mut |e| {
@@ -281,7 +510,19 @@ fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Con
                                 done = true;
                                 let _ = tx.send(EventMsg::InitialDone);
                             }
-                            let _ = tx.send(EventMsg::Line(format::events::event_line(e)));
+                            let stats = if how.statistics && e.object != "resource" {
+                                daemon::status(settings, &name).ok()
+                            } else {
+                                None
+                            };
+                            let mut text = format::events::event_line_drbd(e, &ids, stats.as_ref());
+                            if how.timestamps {
+                                text = format!(
+                                    "{} {text}",
+                                    format::events::timestamp(std::time::SystemTime::now())
+                                );
+                            }
+                            let _ = tx.send(EventMsg::Line(text));
                         }
                     });
                     if !done {
@@ -308,7 +549,12 @@ fn events(settings: &Settings, resources: &[&Resource], now: bool, con: &mut Con
                     }
                     pending -= 1;
                     if pending == 0 && complete > 0 {
-                        con.print("exists -\n");
+                        if how.timestamps {
+                            let t = format::events::timestamp(std::time::SystemTime::now());
+                            con.print(&format!("{t} exists -\n"));
+                        } else {
+                            con.print("exists -\n");
+                        }
                     }
                 }
             }

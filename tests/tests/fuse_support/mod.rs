@@ -92,7 +92,17 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// The classic `/dev/fuse` path (`--no-uring`), whatever the kernel offers.
     pub fn start(prefix: &str, size: u64) -> Rig {
+        Rig::start_with(prefix, size, &["--no-uring"])
+    }
+
+    /// With FUSE over io_uring when the kernel offers it.
+    pub fn start_uring(prefix: &str, size: u64) -> Rig {
+        Rig::start_with(prefix, size, &[])
+    }
+
+    pub fn start_with(prefix: &str, size: u64, extra: &[&str]) -> Rig {
         let dir = TempDir::new(prefix);
         let mnt = dir.join("fuse");
         let fs = dir.join("fs");
@@ -111,6 +121,7 @@ impl Rig {
             .arg(&backing)
             .arg("--stats")
             .arg(&stats)
+            .args(extra)
             .stdin(Stdio::null())
             .stderr(log)
             .spawn()
@@ -182,6 +193,31 @@ impl Rig {
 
     pub fn server_pid(&self) -> i32 {
         self.server.as_ref().expect("server running").id() as i32
+    }
+
+    /// Whether the server holds an io_uring (FUSE over io_uring was negotiated); the
+    /// ring is set up just after INIT, so this waits up to 2 s for it.
+    pub fn server_uses_io_uring(&self) -> bool {
+        let has_ring = || {
+            let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.server_pid())) else {
+                return false;
+            };
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .map(|l| l.to_string_lossy().contains("io_uring"))
+                    .unwrap_or(false)
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if has_ring() {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn kill_server(&mut self) {
@@ -270,4 +306,180 @@ pub fn timed_sync(limit: Duration) -> Duration {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// ext4 on the rig's loop device: fio verify (direct random writes at depth 16, buffered
+/// 1 MiB sequential writes, crc32c), requests in flight at once, an fsync counted as a
+/// flush at the backend, `e2fsck -fn` on the device and then on the backing file.
+pub fn ext4_fio_fsck_flush(rig: &mut Rig) {
+    let name = rig.dev().trim_start_matches("/dev/").to_string();
+    let dio = std::fs::read_to_string(format!("/sys/block/{name}/loop/dio")).unwrap_or_default();
+    assert_eq!(dio.trim(), "1", "{} must use direct I/O", rig.dev());
+    rig.mkfs_and_mount();
+
+    let started = Instant::now();
+    run(Command::new("fio").arg("--directory").arg(&rig.fs).args([
+        "--verify=crc32c",
+        "--do_verify=1",
+        "--verify_fatal=1",
+        "--output-format=terse",
+        "--name=rand",
+        "--size=32M",
+        "--bs=64k",
+        "--rw=randwrite",
+        "--ioengine=libaio",
+        "--iodepth=16",
+        "--direct=1",
+        "--name=seq",
+        "--stonewall",
+        "--size=24M",
+        "--bs=1M",
+        "--rw=write",
+        "--ioengine=psync",
+        "--direct=0",
+        "--end_fsync=1",
+    ]));
+    eprintln!(
+        "fio verify: {:?}, most requests in flight at the backend: {}",
+        started.elapsed(),
+        rig.stat("inflight_max")
+    );
+    assert!(
+        rig.stat("inflight_max") >= 2,
+        "the backend never held two requests at once (inflight_max {}): no parallel I/O",
+        rig.stat("inflight_max")
+    );
+
+    // An fsync on the file system reaches the backing file as a flush.
+    let before = rig.stat("flushes");
+    run(Command::new("dd")
+        .arg("if=/dev/urandom")
+        .arg(format!("of={}", rig.fs.join("record").display()))
+        .args(["bs=4k", "count=1", "conv=fsync", "status=none"]));
+    let after = rig.stat("flushes");
+    assert!(
+        after > before,
+        "fsync did not reach the backend: flushes {before} -> {after}"
+    );
+    eprintln!("flushes before fsync {before}, after {after}");
+
+    rig.umount_fs();
+    run(Command::new("e2fsck").args(["-fn", rig.dev()]));
+    let dev = rig.loop_dev.take().unwrap();
+    run(Command::new("losetup").args(["-d", &dev]));
+    rig.kill_server();
+    // Everything reached the backing file itself: it is a clean ext4 without FUSE.
+    run(Command::new("e2fsck").arg("-fn").arg(&rig.backing));
+}
+
+/// Starts a writer that keeps writing and fsyncing on the file system until killed,
+/// and waits until its flushes reach the backend.
+pub fn start_writer(rig: &mut Rig) {
+    let writer = Command::new("fio")
+        .arg("--directory")
+        .arg(&rig.fs)
+        .args([
+            "--name=w",
+            "--size=16M",
+            "--bs=4k",
+            "--rw=randwrite",
+            "--time_based",
+            "--runtime=60",
+            "--fsync=8",
+            "--output=/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fio writer");
+    rig.writer = Some(writer);
+    let first = rig.stat("flushes");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rig.stat("flushes") < first + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer's fsyncs never reached the backend"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// After the server is gone or cut off: nothing stuck in D state, `sync` within 5 s,
+/// the file gives errors instead of waiting, and the connection can still be aborted.
+pub fn assert_host_not_hung(rig: &Rig, before: &HashSet<u32>) {
+    let stuck = stuck_tasks(Duration::from_secs(3), before);
+    assert!(stuck.is_empty(), "tasks left in D state: {stuck:?}");
+    let took = timed_sync(Duration::from_secs(5));
+    eprintln!("sync after the server's end: {took:?}");
+    let read = std::fs::File::open(rig.mnt.join("data"));
+    assert!(read.is_err(), "the file of a dead server still opens");
+    // The kernel already aborted the connection; aborting again finds it and succeeds.
+    let n = run(Command::new(server_binary()).arg("abort").arg(&rig.mnt));
+    assert!(
+        n.parse::<u32>().is_ok(),
+        "abort printed {n:?}, not a connection number"
+    );
+}
+
+pub fn d_before() -> HashSet<u32> {
+    d_state_tasks().into_iter().map(|(p, _)| p).collect()
+}
+
+/// ext4 mounted, a writer running, the server SIGKILLed: the host is not hung, and the
+/// next start's cleanup (file system, loop device, then the FUSE mount detached) works.
+pub fn sigkill_under_writer(rig: &mut Rig) {
+    let before = d_before();
+    rig.mkfs_and_mount();
+    start_writer(rig);
+    let pid = rig.server_pid();
+    run(Command::new("kill").args(["-KILL", &pid.to_string()]));
+    rig.kill_server(); // reaps it
+    assert_host_not_hung(rig, &before);
+
+    let started = Instant::now();
+    run(Command::new("umount").arg("-l").arg(&rig.fs));
+    rig.fs_mounted = false;
+    let dev = rig.loop_dev.take().unwrap();
+    run(Command::new("losetup").args(["-d", &dev]));
+    run(Command::new(server_binary()).arg("detach").arg(&rig.mnt));
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let mnt = rig.mnt.to_string_lossy().into_owned();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(mnt.as_str())),
+        "{mnt} is still mounted after detach"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cleanup took {:?}",
+        started.elapsed()
+    );
+}
+
+/// ext4 mounted, a writer running, the server stopped (alive, holding `/dev/fuse`,
+/// answering nothing) and its connection aborted through fusectl: nothing stays in D
+/// state and `sync` returns.
+pub fn abort_stopped_server(rig: &mut Rig) {
+    let before = d_before();
+    rig.mkfs_and_mount();
+    start_writer(rig);
+    let pid = rig.server_pid().to_string();
+    run(Command::new("kill").args(["-STOP", &pid]));
+    std::thread::sleep(Duration::from_millis(500));
+    let n = run(Command::new(server_binary()).arg("abort").arg(&rig.mnt));
+    eprintln!("aborted FUSE connection {n}");
+    let stuck = stuck_tasks(Duration::from_secs(3), &before);
+    assert!(
+        stuck.is_empty(),
+        "tasks left in D state after abort: {stuck:?}"
+    );
+    let took = timed_sync(Duration::from_secs(5));
+    eprintln!("sync after abort: {took:?}");
+    assert!(
+        std::fs::File::open(rig.mnt.join("data")).is_err(),
+        "the file of an aborted connection still opens"
+    );
+    rig.kill_server(); // SIGKILL works on a stopped process
 }

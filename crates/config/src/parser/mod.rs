@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::catalog::{self, Block, Support, Target};
+use crate::catalog::{self, Block, Effect, Target};
 use crate::error::{ConfigError, Location, Warning};
 use crate::fs::{self, FileSource};
 use crate::lexer::{tokenize, Token, TokenKind};
@@ -75,6 +75,8 @@ pub(crate) struct RawHost {
     pub node_id: Option<u32>,
     pub flat: RawVolume,
     pub volumes: Vec<RawVolume>,
+    /// `proxy on NAMES { inside A; outside B; }` and where it was written.
+    pub proxy: Option<(crate::model::HostProxy, Location)>,
 }
 
 #[derive(Debug, Clone)]
@@ -483,16 +485,23 @@ impl Parser<'_> {
                 _ => word.clone(),
             };
             self.expect_semi(&statement)?;
-            match known.support {
-                Support::Typed => {}
-                Support::Ignored => self.warn(
+            match catalog::effect(known.target, known.key, known.support) {
+                Effect::Acted(_) => {}
+                Effect::Instead(instead) => self.warn(
                     at.clone(),
                     format!(
-                        "'{word}' in '{}' is not implemented by shimai and is ignored",
+                        "'{word}' in '{}' is not implemented by shimai: {instead}",
                         block.name()
                     ),
                 ),
-                Support::Obsolete(what) => self.warn(
+                Effect::NotYet(meanwhile) => self.warn(
+                    at.clone(),
+                    format!(
+                        "'{word}' in '{}' is not implemented by this shimai yet (WAN work): {meanwhile}",
+                        block.name()
+                    ),
+                ),
+                Effect::Obsolete(what) => self.warn(
                     at.clone(),
                     format!("'{word}' is {what}, obsolete, and is ignored"),
                 ),

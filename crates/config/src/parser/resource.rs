@@ -105,8 +105,8 @@ impl Parser<'_> {
                     self.expect_semi(&format!("incon-degr-cmd \"{command}\""))?;
                     self.warn(
                         at.clone(),
-                        "'incon-degr-cmd' is a DRBD 0.7 option, obsolete; it is used as \
-                         handler 'pri-on-incon-degr'"
+                        "'incon-degr-cmd' is a DRBD 0.7 option, obsolete; it is read as \
+                         handler 'pri-on-incon-degr', which shimai does not run"
                             .into(),
                     );
                     res.settings.push(Setting {
@@ -117,7 +117,16 @@ impl Parser<'_> {
                         at,
                     });
                 }
-                "stacked-on-top-of" | "proxy" => {
+                "proxy" => {
+                    self.warn(
+                        at.clone(),
+                        "'proxy' (DRBD Proxy settings) is not implemented by shimai: the \
+                         section is skipped and shimai connects directly to the peer's address"
+                            .into(),
+                    );
+                    self.skip(at)?;
+                }
+                "stacked-on-top-of" => {
                     self.warn(
                         at.clone(),
                         format!("'{word}' is not implemented by shimai; the section is ignored"),
@@ -245,6 +254,59 @@ impl Parser<'_> {
     }
 
     /// `[FAMILY] IP:PORT` after `address` or `floating`.
+    /// `on NAMES { inside ADDR; outside ADDR; ... }` after `proxy` (the
+    /// proxy's own options are skipped: shimai runs no proxy).
+    fn host_proxy(&mut self) -> Result<crate::model::HostProxy> {
+        let (on, on_at) = self.value("'on'", "proxy")?;
+        if on != "on" {
+            return Err(self.syntax(on_at, format!("expected 'on' after 'proxy', found '{on}'")));
+        }
+        let mut names = Vec::new();
+        while !self.next_is_lbrace() {
+            names.push(self.value("a host name or '{'", "proxy on")?.0);
+        }
+        let opener = format!("proxy on {}", names.join(" "));
+        let opened = self.expect_lbrace(&opener)?;
+        let (mut inside, mut outside) = (None, None);
+        loop {
+            let token = self.next_in_block(&opener, &opened)?;
+            let at = self.loc(&token);
+            match &token.kind {
+                TokenKind::RBrace => break,
+                TokenKind::Word(w) if w == "inside" || w == "outside" => {
+                    let w = w.clone();
+                    let a = self.address_args(&w)?;
+                    self.expect_semi(&format!("{w} {a}"))?;
+                    if w == "inside" {
+                        inside = Some(a);
+                    } else {
+                        outside = Some(a);
+                    }
+                }
+                TokenKind::Word(_) => self.skip(at)?,
+                _ => {
+                    return Err(self.unknown(
+                        &token,
+                        &format!("'{opener}'"),
+                        &["inside", "outside", "options"],
+                    ))
+                }
+            }
+        }
+        match (inside, outside) {
+            (Some(inside), Some(outside)) => Ok(crate::model::HostProxy {
+                names,
+                address: None,
+                inside,
+                outside,
+            }),
+            _ => Err(self.syntax(
+                opened,
+                format!("'{opener}' needs both 'inside' and 'outside' addresses"),
+            )),
+        }
+    }
+
     fn address_args(&mut self, after: &str) -> Result<Address> {
         let (first, at) = self.value("an address IP:PORT", after)?;
         let (family, text, at) = match AddressFamily::from_word(&first) {
@@ -291,6 +353,7 @@ impl Parser<'_> {
             node_id: None,
             flat: RawVolume::new(None, at.clone()),
             volumes: Vec::new(),
+            proxy: None,
             at,
         };
         loop {
@@ -321,11 +384,23 @@ impl Parser<'_> {
                     host.volumes.push(volume);
                 }
                 "proxy" => {
+                    let proxy = self.host_proxy()?;
                     self.warn(
                         at.clone(),
-                        "'proxy' (DRBD Proxy) is not implemented by shimai; ignored".into(),
+                        format!(
+                            "'proxy on' (DRBD Proxy) is not implemented by shimai: shimai connects \
+                             directly, listening on the proxy's outside address {}",
+                            proxy.outside
+                        ),
                     );
-                    self.skip(at)?;
+                    if let Some((_, first)) = &host.proxy {
+                        return Err(ConfigError::Duplicate {
+                            at,
+                            what: "'proxy on' section".into(),
+                            first: first.clone(),
+                        });
+                    }
+                    host.proxy = Some((proxy, at));
                 }
                 "skip" => self.skip(at)?,
                 _ => return Err(self.unknown(&token, &format!("'{opener}'"), EXPECTED)),
@@ -393,7 +468,9 @@ impl Parser<'_> {
                     let at = self.loc(t);
                     self.warn(
                         at,
-                        "'via proxy' (DRBD Proxy) is not implemented by shimai; ignored".into(),
+                        "'via proxy' (DRBD Proxy) is not implemented by shimai: shimai connects \
+                         directly to the peer's address"
+                            .into(),
                     );
                     while self.peek().and_then(Token::text).is_some() {
                         self.pos += 1;

@@ -105,8 +105,10 @@ impl Core {
         }
         let why = if fill > 0 && in_flight >= fill {
             "Congestion-fill threshold reached"
-        } else if self.cfg.congestion_extents < self.cfg.al_extents
-            && self.al.in_use() >= self.cfg.congestion_extents as usize
+        } else if self
+            .cfg
+            .congestion_extents
+            .is_some_and(|e| e < self.cfg.al_extents && self.al.in_use() >= e as usize)
         {
             "Congestion-extents threshold reached"
         } else {

@@ -10,8 +10,15 @@ use shimaid::control::StatusReport;
 
 use super::states::{connection_9, is_resync, is_verify, replication_9};
 
-/// The status of one resource; `verbose` adds the counters.
+/// The status of one resource; `verbose` adds the fields and the counters
+/// (`drbdadm status --verbose --statistics`).
 pub fn status_text(r: &StatusReport, verbose: bool) -> String {
+    status_text_with(r, verbose, verbose)
+}
+
+/// drbdadm 9's `status`: `verbose` shows every state field (`--verbose`),
+/// `statistics` adds the counter lines (`--statistics`).
+pub fn status_text_with(r: &StatusReport, verbose: bool, statistics: bool) -> String {
     let mut out = String::new();
     let suspended = if r.suspended { "fencing" } else { "no" };
     if verbose {
@@ -22,17 +29,20 @@ pub fn status_text(r: &StatusReport, verbose: bool) -> String {
             suspended,
             wo_word(&r.write_ordering)
         ));
-        let c = &r.counters;
-        out.push_str(&format!(
-            "  volume:0 minor:{} disk:{}\n      size:{} read:{} written:{} al-writes:{} bm-writes:{} upper-pending:{} lower-pending:{} al-suspended:no blocked:no\n",
-            r.minor, r.disk, r.size_kib, c.dr, c.dw, c.al, c.bm, c.ap, c.lo
-        ));
+        out.push_str(&format!("  volume:0 minor:{} disk:{}\n", r.minor, r.disk));
     } else {
         out.push_str(&format!("{} role:{}", r.resource, r.role));
         if r.suspended {
             out.push_str(" suspended:fencing");
         }
         out.push_str(&format!("\n  disk:{}\n", r.disk));
+    }
+    if statistics {
+        let c = &r.counters;
+        out.push_str(&format!(
+            "      size:{} read:{} written:{} al-writes:{} bm-writes:{} upper-pending:{} lower-pending:{} al-suspended:no blocked:no\n",
+            r.size_kib, c.dr, c.dw, c.al, c.bm, c.ap, c.lo
+        ));
     }
 
     let Some(replication) = replication_9(&r.connection) else {
@@ -83,7 +93,7 @@ pub fn status_text(r: &StatusReport, verbose: bool) -> String {
         out.push_str(" resync-suspended:no");
     }
     out.push('\n');
-    if verbose {
+    if statistics {
         let c = &r.counters;
         out.push_str(&format!(
             "        received:{} sent:{} out-of-sync:{} pending:{} unacked:{}\n",
