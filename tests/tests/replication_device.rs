@@ -184,35 +184,7 @@ fn fio_verifies_many_requests_in_flight_on_several_connections() {
     let mut p = Pair::new("repl-fio", 64, "  options { attach none; }");
     p.up_skip_sync();
     p.ok(0, r#"{"cmd":"primary"}"#);
-    let out = p.dir.join("fio.json");
-    let sock = p.run_dir(0).join("r0.nbd");
-    let r = shimai_tests::run(std::process::Command::new("fio").args([
-        "--name=verify",
-        "--ioengine=nbd",
-        &format!("--uri=nbd+unix:///r0?socket={}", sock.display()),
-        "--rw=randwrite",
-        "--bs=4k,64k",
-        "--bssplit=4k/50:64k/50",
-        "--iodepth=16",
-        "--numjobs=2",
-        "--size=8M",
-        "--offset_increment=16M",
-        "--verify=crc32c",
-        "--verify_fatal=1",
-        "--verify_state_save=0",
-        "--fsync=32",
-        "--output-format=json",
-        &format!("--output={}", out.display()),
-    ]));
-    let json = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(
-        r.status.success(),
-        "fio failed: {}{}\n{json}\nlog:\n{}",
-        String::from_utf8_lossy(&r.stdout),
-        String::from_utf8_lossy(&r.stderr),
-        p.log(0)
-    );
-    assert!(json.contains("\"error\" : 0"), "{json}");
+    fio_verify(&p);
     assert!(p.data(0) == p.data(1), "both backing files identical");
 }
 

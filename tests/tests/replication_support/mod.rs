@@ -374,3 +374,36 @@ impl Drop for Pair {
         }
     }
 }
+
+/// fio's crc32c verify over node 0's NBD export: 2 connections x 16 requests in flight, 4k
+/// and 64k writes, a flush every 32; panics with fio's output and node 0's log on a failure.
+pub fn fio_verify(p: &Pair) {
+    let out = p.dir.join("fio.json");
+    let sock = p.run_dir(0).join("r0.nbd");
+    let r = shimai_tests::run(std::process::Command::new("fio").args([
+        "--name=verify",
+        "--ioengine=nbd",
+        &format!("--uri=nbd+unix:///r0?socket={}", sock.display()),
+        "--rw=randwrite",
+        "--bs=4k,64k",
+        "--bssplit=4k/50:64k/50",
+        "--iodepth=16",
+        "--numjobs=2",
+        "--size=8M",
+        "--offset_increment=16M",
+        "--verify=crc32c",
+        "--verify_fatal=1",
+        "--verify_state_save=0",
+        "--fsync=32",
+        "--output-format=json",
+        &format!("--output={}", out.display()),
+    ]));
+    let json = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        r.status.success() && json.contains("\"error\" : 0"),
+        "fio failed: {}{}\n{json}\nlog:\n{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr),
+        p.log(0)
+    );
+}

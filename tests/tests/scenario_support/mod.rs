@@ -93,17 +93,6 @@ impl Node {
         (cmd.contains("shimaid") && cmd.contains(&conf) && cmd.contains(self.name)).then_some(pid)
     }
 
-    /// The nbdfuse processes serving this node's block devices (their command line names its
-    /// runtime directory).
-    pub fn nbdfuse_pids(&self) -> Vec<i32> {
-        let run = self.run.display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(_, cmd)| cmd.starts_with("nbdfuse\0") && cmd.contains(&run))
-            .map(|(pid, _)| pid)
-            .collect()
-    }
-
     /// The daemon's log of `res`.
     pub fn log(&self, res: &str) -> String {
         std::fs::read_to_string(self.run.join(format!("{res}.log"))).unwrap_or_default()
