@@ -89,10 +89,17 @@ fn number(field: &[u8], line: usize, reason: &'static str) -> Result<u32, ParseE
 /// Parses one line (1-based `line` for errors).
 pub fn parse_line(raw: &[u8], line: usize) -> Result<Mount, ParseError> {
     let fields: Vec<&[u8]> = raw.split(|&b| b == b' ').collect();
-    let sep = fields.iter().position(|f| *f == b"-").ok_or(ParseError {
-        line,
-        reason: "no \"-\" separator before the filesystem type",
-    })?;
+    // The separator comes after the six fixed fields (and any optional ones): a mount point
+    // or root that is itself "-" is not it.
+    let sep = fields
+        .iter()
+        .skip(6)
+        .position(|f| *f == b"-")
+        .map(|i| i + 6)
+        .ok_or(ParseError {
+            line,
+            reason: "no \"-\" separator before the filesystem type",
+        })?;
     if sep < 6 || fields.len() < sep + 3 {
         return Err(ParseError {
             line,
@@ -252,6 +259,13 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_mount_point_named_dash_is_not_the_separator() {
+        let m = parse_line(b"7 1 8:1 / - rw shared:1 - ext4 /dev/sda1 rw", 1).unwrap();
+        assert_eq!(m.mountpoint, std::path::PathBuf::from("-"));
+        assert_eq!(m.fstype, "ext4");
     }
 
     proptest::proptest! {
