@@ -207,3 +207,14 @@ fn a_failed_metadata_write_taken_for_durable_is_caught() {
         "a failed metadata write taken for a durable one",
     );
 }
+
+/// Found by the 10^6-seed campaign on the merged WAN core: a SyncTarget whose older replicated
+/// write to a block completed after the peer had marked that block out of sync again (a newer
+/// write, not sent while the resync was being set up) cleared the bit, so the newer write was
+/// never resynced and the replicas differed. Kept as a regression seed.
+#[test]
+fn a_newer_out_of_sync_mark_survives_an_older_writes_completion() {
+    if let Err((msg, trace)) = run_seed(48767, engine_level(), true) {
+        panic!("{trace}\n\n{msg}");
+    }
+}

@@ -192,6 +192,12 @@ impl Core {
                         "out-of-sync range at sector {sector} size {size} is outside the device"
                     ));
                 }
+                // A block whose older replicated write is still on its way to our disk: that
+                // write's completion must not clear the bit this newer write sets.
+                let blocks = crate::bitmap::block_range(offset, u64::from(size));
+                for b in blocks.filter(|b| self.wq.busy.contains(b)) {
+                    self.sync.stale_peer_writes.insert(b);
+                }
                 self.set_out_of_sync_durably(offset, u64::from(size));
             }
             Msg::ResyncRequest { sector, size } => self.on_rs_request(sector, size),

@@ -224,6 +224,10 @@ impl Core {
             // A full-block application write brings that block in sync.
             self.clear_fully_covered(offset, len);
         }
+        // Whatever happened, this write is no longer on its way.
+        for b in crate::bitmap::block_range(offset, len) {
+            self.sync.stale_peer_writes.remove(&b);
+        }
         if gen == self.conn_gen {
             if let Some(ep) = self.recv.epochs.iter_mut().find(|e| e.serial == serial) {
                 ep.pending = ep.pending.saturating_sub(1);
@@ -256,10 +260,18 @@ impl Core {
         }
     }
 
-    /// Clears the bits of blocks the range covers entirely.
+    /// Clears the bits of blocks the range covers entirely, except those the peer marked out
+    /// of sync again (`OutOfSync`) while this write was on its way: they hold older data.
     pub(super) fn clear_fully_covered(&mut self, offset: u64, len: u64) {
         let first = offset.div_ceil(BM_BLOCK_SIZE);
         let end = (offset + len) / BM_BLOCK_SIZE;
-        self.clear_in_sync(first, end);
+        let mut from = first;
+        for b in first..end {
+            if self.sync.stale_peer_writes.remove(&b) {
+                self.clear_in_sync(from, b);
+                from = b + 1;
+            }
+        }
+        self.clear_in_sync(from, end.max(from));
     }
 }

@@ -88,6 +88,9 @@ pub(super) struct SyncState {
     pub verify_oos: u64,
     /// Target: our `ResyncFinished` is out, the source's confirmation is not in yet.
     pub awaiting_finish_ack: bool,
+    /// Blocks the peer marked out of sync while an older replicated write to them was on our
+    /// disk: that write's completion leaves their bits set.
+    pub stale_peer_writes: BTreeSet<u64>,
     /// Target: this resync sends digests (`csums-alg`) instead of plain requests.
     pub csums: Option<crate::digest::DigestAlg>,
     /// Source: the target's digests of requested blocks, by sector.
@@ -214,6 +217,7 @@ impl Core {
     }
 
     pub(super) fn sync_reset(&mut self) {
+        self.sync.stale_peer_writes.clear();
         self.sync.inflight.clear();
         self.sync.rs_inflight.clear();
         self.sync.rs_pending = 0;
@@ -500,8 +504,8 @@ impl Core {
         self.sync.rs_pending = self.sync.rs_pending.saturating_sub(u64::from(size));
         self.sync.rs_inflight.remove(&(offset / BM_BLOCK_SIZE));
         if err.is_none() {
-            let blocks = crate::bitmap::block_range(offset, u64::from(size));
-            self.clear_in_sync(blocks.start, blocks.end);
+            // Not the blocks the peer marked out of sync again while this write was on its way.
+            self.clear_fully_covered(offset, u64::from(size));
             self.send(Msg::ResyncWriteAck { sector, size });
         }
         self.sync_pump();
