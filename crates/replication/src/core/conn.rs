@@ -195,7 +195,13 @@ impl Core {
                 // A block whose older replicated write is still on its way to our disk: that
                 // write's completion must not clear the bit this newer write sets.
                 let blocks = crate::bitmap::block_range(offset, u64::from(size));
-                for b in blocks.filter(|b| self.wq.busy.contains(b)) {
+                let on_its_way = |c: &Self, b: u64| {
+                    c.wq.busy.contains(&b)
+                        || c.sync.peer_writes_pending.contains_key(&b)
+                        || c.sync.rs_requested(b)
+                };
+                let stale: Vec<u64> = blocks.filter(|&b| on_its_way(self, b)).collect();
+                for b in stale {
                     self.sync.stale_peer_writes.insert(b);
                 }
                 self.set_out_of_sync_durably(offset, u64::from(size));

@@ -95,6 +95,10 @@ impl Core {
             return self.protocol_error("peer wrote to a Primary without allow-two-primaries");
         }
         self.counters.nr += len / 1024;
+        // On its way to our disk (possibly waiting for the activity log first).
+        for b in crate::bitmap::block_range(offset, len) {
+            *self.sync.peer_writes_pending.entry(b).or_insert(0) += 1;
+        }
         if self.cfg.protocol == Protocol::B {
             self.send(Msg::RecvAck { seq });
         }
@@ -226,7 +230,17 @@ impl Core {
         }
         // Whatever happened, this write is no longer on its way.
         for b in crate::bitmap::block_range(offset, len) {
-            self.sync.stale_peer_writes.remove(&b);
+            let left = match self.sync.peer_writes_pending.get_mut(&b) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    *n
+                }
+                None => 0,
+            };
+            if left == 0 {
+                self.sync.peer_writes_pending.remove(&b);
+                self.sync.stale_peer_writes.remove(&b);
+            }
         }
         if gen == self.conn_gen {
             if let Some(ep) = self.recv.epochs.iter_mut().find(|e| e.serial == serial) {

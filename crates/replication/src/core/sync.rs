@@ -91,6 +91,8 @@ pub(super) struct SyncState {
     /// Blocks the peer marked out of sync while an older replicated write to them was on our
     /// disk: that write's completion leaves their bits set.
     pub stale_peer_writes: BTreeSet<u64>,
+    /// Replicated writes received and not yet on our disk, per block.
+    pub peer_writes_pending: BTreeMap<u64, u32>,
     /// Target: this resync sends digests (`csums-alg`) instead of plain requests.
     pub csums: Option<crate::digest::DigestAlg>,
     /// Source: the target's digests of requested blocks, by sector.
@@ -119,7 +121,7 @@ impl SyncState {
         (self.inflight.len() + self.rs_inflight.len()) as u64
     }
     /// Whether resync block `bit` is part of a request in flight.
-    fn rs_requested(&self, bit: u64) -> bool {
+    pub(super) fn rs_requested(&self, bit: u64) -> bool {
         self.rs_inflight
             .range(..=bit)
             .next_back()
@@ -218,6 +220,7 @@ impl Core {
 
     pub(super) fn sync_reset(&mut self) {
         self.sync.stale_peer_writes.clear();
+        self.sync.peer_writes_pending.clear();
         self.sync.inflight.clear();
         self.sync.rs_inflight.clear();
         self.sync.rs_pending = 0;
@@ -519,7 +522,12 @@ impl Core {
         if self.sync.rs_inflight.get(&(offset / BM_BLOCK_SIZE)) == Some(&(blocks, false)) {
             self.sync.rs_inflight.remove(&(offset / BM_BLOCK_SIZE));
             self.sync.rs_pending = self.sync.rs_pending.saturating_sub(u64::from(size));
-            self.bitmap.clear_range(offset, u64::from(size));
+            // Not the blocks the peer marked out of sync again meanwhile.
+            for b in crate::bitmap::block_range(offset, u64::from(size)) {
+                if !self.sync.stale_peer_writes.remove(&b) {
+                    self.bitmap.clear(b);
+                }
+            }
         }
         self.sync_pump();
     }
