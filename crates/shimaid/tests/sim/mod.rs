@@ -486,7 +486,7 @@ impl Sim {
 
     /// Engine-level faults of the disks' metadata area: now and then a metadata write fails
     /// with EIO. The node must give its disk up at once (Diskless); the operator then repairs
-    /// it, simulated as a crash and a restart from what the disk holds.
+    /// it: new metadata (`create-md`) and a full sync from its peer.
     fn metadata_faults(&mut self) {
         for n in 0..2 {
             let arm = self.rng.chance(2);
@@ -497,7 +497,7 @@ impl Sim {
     }
 
     /// A node whose metadata write failed must have given its disk up; the operator repairs
-    /// it (a crash and a restart from what the disk holds).
+    /// it (new metadata, then a full sync from the peer).
     fn repair_meta_failures(&mut self) {
         for n in 0..2 {
             let Some(io) = self.nodes[n].core.as_mut().and_then(Rt::io) else {
@@ -512,8 +512,10 @@ impl Sim {
                     "node{n}: a metadata write failed, yet the node still acts on its disk ({disk:?})"
                 ));
             }
-            self.note(|| format!("node{n}: metadata EIO handled: Diskless; repaired by a restart"));
-            self.crash(n);
+            // Its on-disk identifiers and bitmap cannot be trusted any more: the operator
+            // replaces the metadata (create-md), and the node syncs fully from its peer.
+            self.note(|| format!("node{n}: metadata EIO handled: Diskless; metadata re-created"));
+            self.recreate_metadata(n);
         }
     }
 
