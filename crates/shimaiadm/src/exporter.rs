@@ -34,7 +34,7 @@ use shimaid::control::{self, Reply, Request, StatusReport};
 
 use crate::context::{Loaded, Settings};
 use crate::error::AdmError;
-use crate::format::states::{connection_9, replication_9};
+use crate::format::states::{connection_9, replication_9, replication_states_9};
 
 /// drbd-reactor's port.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9942";
@@ -62,24 +62,6 @@ const CONNECTION_STATES: &[&str] = &[
     "TearDown",
     "Connecting",
     "Connected",
-];
-/// DRBD 9's replication states (`Off` while not connected).
-const REPLICATION_STATES: &[&str] = &[
-    "Off",
-    "Established",
-    "StartingSyncS",
-    "StartingSyncT",
-    "WFBitMapS",
-    "WFBitMapT",
-    "WFSyncUUID",
-    "SyncSource",
-    "SyncTarget",
-    "VerifyS",
-    "VerifyT",
-    "PausedSyncS",
-    "PausedSyncT",
-    "Ahead",
-    "Behind",
 ];
 const DISK_STATES: &[&str] = &[
     "Diskless",
@@ -373,7 +355,7 @@ pub fn render(resources: &[Scraped]) -> String {
             &repl,
             &pl,
             "drbd_peerdevice_replication_state",
-            REPLICATION_STATES,
+            &replication_states_9(),
             replication_9(&s.connection).unwrap_or("Off"),
         );
         enum_gauge(

@@ -45,6 +45,14 @@ pub fn replication_9(cs: &str) -> Option<&str> {
     }
 }
 
+/// Every value [`replication_9`] can give, and `Off` for no connection: the values of the
+/// exporter's replication-state metric.
+pub fn replication_states_9() -> Vec<&'static str> {
+    std::iter::once("Off")
+        .chain(CONNECTED_FAMILY.iter().filter_map(|cs| replication_9(cs)))
+        .collect()
+}
+
 /// Whether `cs` is a resync in progress (the /proc/drbd progress lines).
 pub fn is_resync(cs: &str) -> bool {
     matches!(
